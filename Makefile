@@ -1,0 +1,42 @@
+# Two commands on a fresh machine with only Python:
+#   make run    set up .venv and run `guarded-rl run` on the embedded default model
+#   make test   set up .venv, lint, and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A CPU build of torch; override elsewhere, e.g. `make test TORCH_SPEC="torch==2.9.1"`.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup run test lint bench model clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/guarded-rl run --cycles 40 --seed 0
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python benchmarks/overhead.py
+
+# Rebuild the embedded default model from the generated corpus (about 5 minutes on 2 cores).
+model: setup
+	$(BIN)/python -m guarded_rl.demo.build_model --out guarded_rl/demo/model
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""guarded-rl: responsible learning from feedback.
+
+Every generate → feedback → update cycle passes content-safety filters, consent-aware feedback
+storage, bias checks and an approval gate, and lands in a hash-chained audit log.
+
+The public API is listed in `__all__`; heavy dependencies (torch, transformers) load only when
+a name that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from guarded_rl.errors import (
+    AuditError,
+    ConsentError,
+    GuardBlockedError,
+    GuardedRLError,
+    InputError,
+    ModelLoadError,
+    PolicyError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Guard": "guarded_rl.guard",
+    "CycleReport": "guarded_rl.guard",
+    "GuardPolicy": "guarded_rl.policy",
+    "load_policy": "guarded_rl.policy",
+    "Request": "guarded_rl.records",
+    "Sample": "guarded_rl.records",
+    "Verdict": "guarded_rl.records",
+    "Feedback": "guarded_rl.records",
+    "Batch": "guarded_rl.records",
+    "UpdateProposal": "guarded_rl.records",
+    "CheckResult": "guarded_rl.records",
+    "Decision": "guarded_rl.records",
+    "AuditLog": "guarded_rl.audit.log",
+    "read_log": "guarded_rl.audit.log",
+    "CheckpointStore": "guarded_rl.audit.checkpoints",
+    "FilterScreen": "guarded_rl.safety.screen",
+    "SQLiteConsentStore": "guarded_rl.consent.store",
+    "KLGate": "guarded_rl.approval.gate",
+    "CausalLMLearner": "guarded_rl.learn.lm_learner",
+    "TorchPolicyLearner": "guarded_rl.learn.torch_learner",
+    "load_causal_lm": "guarded_rl.learn.causal_lm",
+    "RunConfig": "guarded_rl.runner",
+    "run": "guarded_rl.runner",
+}
+
+__all__ = [
+    "AuditError",
+    "AuditLog",
+    "Batch",
+    "CausalLMLearner",
+    "CheckResult",
+    "CheckpointStore",
+    "ConsentError",
+    "CycleReport",
+    "Decision",
+    "Feedback",
+    "FilterScreen",
+    "Guard",
+    "GuardBlockedError",
+    "GuardPolicy",
+    "GuardedRLError",
+    "InputError",
+    "KLGate",
+    "ModelLoadError",
+    "PolicyError",
+    "Request",
+    "RunConfig",
+    "SQLiteConsentStore",
+    "Sample",
+    "TorchPolicyLearner",
+    "UpdateProposal",
+    "Verdict",
+    "__version__",
+    "load_causal_lm",
+    "load_policy",
+    "read_log",
+    "run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'guarded_rl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,153 @@
+"""`guarded-rl run`: guarded generate → feedback → update cycles with live progress."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from guarded_rl.errors import InputError
+from guarded_rl.guard import CycleReport
+from guarded_rl.policy import load_policy, validation_error_to_input_error
+from guarded_rl.runner import RunConfig, StopRun
+from guarded_rl.runner import run as run_guarded
+
+
+def run(
+    policy: Path | None = typer.Option(  # noqa: B008
+        None, "--policy", help="Guard policy TOML (default: the built-in default policy)."
+    ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="save_pretrained directory or cached hub id (default: embedded).",
+    ),
+    cycles: int = typer.Option(40, "--cycles", help="Number of generate → update cycles."),
+    run_dir: Path | None = typer.Option(  # noqa: B008
+        None, "--run-dir", help="New or empty directory for this run (default: runs/<time>)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for sampling, readers and every cycle."),
+    users: int = typer.Option(24, "--users", help="Simulated readers per cycle."),
+    prompt: str = typer.Option("", "--prompt", help="Feed prompt (empty: the model picks)."),
+    interactive: bool = typer.Option(
+        False, "--interactive", help="You rate each shown item at the terminal."
+    ),
+) -> None:
+    """Run guarded cycles and write the run directory (audit log, checkpoints, summary)."""
+    console = Console()
+    guard_policy = load_policy(policy)
+    directory = run_dir or Path("runs") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    try:
+        config = RunConfig(
+            cycles=cycles,
+            seed=seed,
+            model=model,
+            run_dir=str(directory),
+            users_per_cycle=1 if interactive else users,
+            prompt=prompt,
+            interactive=interactive,
+        )
+    except ValidationError as exc:
+        raise validation_error_to_input_error(
+            exc, RunConfig, None, error_cls=InputError, key_prefix="--"
+        ) from None
+
+    extra: dict[str, Any] = {}
+    if interactive:
+        extra = _interactive_sources(console, guard_policy.consent.purpose, prompt)
+
+    console.print(
+        f"guarded-rl run: policy [bold]{guard_policy.name}[/bold], "
+        f"model [bold]{model or 'embedded default'}[/bold], {cycles} cycles, seed {seed} "
+        f"→ {directory}"
+    )
+    if interactive:
+        summary = run_guarded(config, guard_policy, on_cycle=_line_printer(console), **extra)
+    else:
+        with Progress(
+            TextColumn("cycles"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("cycles", total=cycles)
+            printer = _line_printer(progress.console)
+
+            def on_cycle(report: CycleReport) -> None:
+                printer(report)
+                progress.advance(task)
+
+            summary = run_guarded(config, guard_policy, on_cycle=on_cycle)
+    console.print(_final_table(summary))
+    console.print(f"run directory: {directory}")
+
+
+def _interactive_sources(console: Console, purpose: str, prompt: str) -> dict[str, Any]:
+    from guarded_rl.demo.interactive import PERSON, TerminalFeedback, person_requests
+
+    console.print(
+        "You will be shown generated headlines that passed the safety screen. "
+        "Rate each: y = like, n = dislike, s = skip, q = quit."
+    )
+    answer = typer.prompt(f"May your ratings be used for '{purpose}'? [y/n]", default="y")
+    consenting = [PERSON] if answer.strip().lower() in {"y", "yes"} else []
+    if not consenting:
+        console.print("No consent: your ratings are counted but never used for training.")
+    return {
+        "feedback_source": TerminalFeedback(ask=input, show=console.print, stop=StopRun),
+        "requests_for": person_requests(prompt),
+        "consenting_subjects": consenting,
+    }
+
+
+def _line_printer(console: Console) -> Any:
+    colours = {"approved": "green", "pending": "yellow", "rejected": "red", None: "dim"}
+
+    def print_line(report: CycleReport) -> None:
+        kl = report.checks.get("probe_kl", {})
+        like = "  n/a" if math.isnan(report.like_rate) else f"{report.like_rate:.2f}"
+        outcome = report.outcome or "no update"
+        console.print(
+            f"cycle {report.cycle:>3}  like {like}  blocked {report.blocked}/{report.generated}"
+            f"  trained on {report.training_samples}"
+            f"  step KL {kl.get('kl_step', float('nan')):.4f}"
+            f"  [{colours[report.outcome]}]{outcome}[/]",
+            soft_wrap=True,
+        )
+
+    return print_line
+
+
+def _final_table(summary: dict[str, Any]) -> Table:
+    w = summary["window"]
+    table = Table(title=f"guarded run: {summary['cycles']} cycles", show_header=True)
+    table.add_column("measure")
+    table.add_column(f"first {w} cycles", justify="right")
+    table.add_column(f"last {w} cycles", justify="right")
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    table.add_row("like-rate", fmt(summary["like_rate_first"]), fmt(summary["like_rate_last"]))
+    table.add_row(
+        "share of output blocked",
+        fmt(summary["blocked_share_first"]),
+        fmt(summary["blocked_share_last"]),
+    )
+    table.add_row("KL live model ‖ start (probes)", "", fmt(summary["kl_to_reference"]))
+    u = summary["updates"]
+    table.add_row(
+        "updates applied / pending / rejected",
+        "",
+        f"{u['applied']} / {u['pending']} / {u['rejected']}",
+    )
+    return table

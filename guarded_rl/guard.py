@@ -1,0 +1,331 @@
+"""The Guard: the one place that knows the order of a guarded cycle.
+
+generate → screen → (shown) feedback / (blocked) penalty → consent → batch → propose →
+checks → gate → apply or hold → audit. Every stage is a small protocol; the Guard knows
+nothing of how a stage works, only what it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from guarded_rl.approval.gate import ApprovalGate
+from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.log import AuditLog, canonical_json
+from guarded_rl.consent.store import ConsentStore
+from guarded_rl.errors import InputError
+from guarded_rl.policy import GuardPolicy
+from guarded_rl.records import (
+    Batch,
+    CheckResult,
+    Decision,
+    Feedback,
+    Outcome,
+    Request,
+    Sample,
+    UpdateProposal,
+)
+from guarded_rl.safety.screen import SafetyScreen
+from guarded_rl.weights import State
+
+
+class Generator(Protocol):
+    """Produces `k` samples for every request (the model stage)."""
+
+    def generate(self, requests: Sequence[Request], k: int, cycle: int) -> list[Sample]: ...
+
+
+class FeedbackSource(Protocol):
+    """People (or simulated people) rating what they were shown: sample id → reward."""
+
+    def rate(self, shown: Sequence[Sample]) -> dict[str, float]: ...
+
+
+class Learner(Protocol):
+    """Turns a batch into a proposal, and installs a proposal once approved."""
+
+    @property
+    def live_sha256(self) -> str: ...
+
+    def propose(self, batch: Batch) -> UpdateProposal: ...
+
+    def apply(self, proposal: UpdateProposal) -> None: ...
+
+
+#: A check on a proposal; plain callables are enough.
+UpdateCheck = Callable[[UpdateProposal, Batch], CheckResult]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What happened in one cycle, in numbers (this is what `summary.json` is built from)."""
+
+    cycle: int
+    generated: int
+    blocked: int
+    shown: int
+    rated: int
+    liked: int
+    refused_no_consent: int
+    training_samples: int
+    outcome: Outcome | None  # None: no update was proposed (nothing to learn from)
+    stats: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def like_rate(self) -> float:
+        return self.liked / self.rated if self.rated else float("nan")
+
+    @property
+    def blocked_share(self) -> float:
+        return self.blocked / self.generated if self.generated else float("nan")
+
+
+class Guard:
+    """Runs guarded cycles and writes each one to the audit log."""
+
+    def __init__(
+        self,
+        *,
+        policy: GuardPolicy,
+        generator: Generator,
+        screen: SafetyScreen,
+        feedback_source: FeedbackSource,
+        consent: ConsentStore,
+        learner: Learner,
+        checks: Sequence[UpdateCheck],
+        gate: ApprovalGate,
+        audit: AuditLog,
+        checkpoints: CheckpointStore,
+        current_state: Callable[[], State],
+    ) -> None:
+        self.policy = policy
+        self.generator = generator
+        self.screen = screen
+        self.feedback_source = feedback_source
+        self.consent = consent
+        self.learner = learner
+        self.checks = list(checks)
+        self.gate = gate
+        self.audit = audit
+        self.checkpoints = checkpoints
+        self._current_state = current_state
+        self.applied = 0
+        #: wall seconds spent per stage over all cycles (what the overhead benchmark reports)
+        self.stage_seconds: Counter[str] = Counter()
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds[name] += time.perf_counter() - start
+
+    def run_cycle(
+        self, cycle: int, requests: Sequence[Request], *, rng_seed: int | None = None
+    ) -> CycleReport:
+        """One guarded cycle; `rng_seed` seeds torch for it (recorded, so it can be replayed)."""
+        if rng_seed is not None:
+            torch.manual_seed(rng_seed)
+        k = self.policy.learner.samples_per_prompt
+        with self._stage("generate"):
+            samples = self.generator.generate(requests, k, cycle)
+        with self._stage("screen"):
+            verdicts = self.screen.screen(samples)
+        shown = [s for s, v in zip(samples, verdicts, strict=True) if v.allowed]
+        blocked = [s for s, v in zip(samples, verdicts, strict=True) if not v.allowed]
+        with self._stage("feedback"):
+            ratings = self._validated_ratings(self.feedback_source.rate(shown), shown)
+
+        group_of = {r.subject: r.group for r in requests}
+        penalty = self.policy.safety.blocked_penalty
+        feedback = [
+            Feedback(s.sample_id, s.subject, ratings[s.sample_id], "person", group_of[s.subject])
+            for s in shown
+            if s.sample_id in ratings
+        ] + [
+            Feedback(s.sample_id, s.subject, penalty, "penalty", group_of[s.subject])
+            for s in blocked
+        ]
+        with self._stage("consent"):
+            accepted, refused = self.consent.record(
+                feedback, purpose=self.policy.consent.purpose, cycle=cycle
+            )
+            batch = _batch_of(cycle, samples, accepted)
+        counts = {
+            "generated": len(samples),
+            "blocked": len(blocked),
+            "blocked_by_reason": dict(
+                Counter(r for v in verdicts if not v.allowed for r in v.reasons)
+            ),
+            "shown": len(shown),
+            "rated": len(ratings),
+            "liked": int(sum(1 for v in ratings.values() if v > 0.5)),
+            "refused_no_consent": refused,
+            "training_samples": len(batch),
+        }
+        base = {
+            "cycle": cycle,
+            "rng_seed": rng_seed,
+            "counts": counts,
+            "live_sha256": self.learner.live_sha256,
+        }
+        if len(batch) == 0:
+            with self._stage("audit"):
+                self.audit.append("cycle", {**base, "update": None})
+            return self._report(cycle, counts, None, {}, [])
+
+        with self._stage("propose"):
+            proposal = self.learner.propose(batch)
+        with self._stage("checks"):
+            results = [_run_check(check, proposal, batch) for check in self.checks]
+            decision = self.gate.decide(proposal, results)
+        with self._stage("apply_checkpoint"):
+            checkpoint = self._settle(proposal, decision)
+        with self._stage("audit"):
+            self._audit_update(base, batch, proposal, results, decision, checkpoint)
+        return self._report(cycle, counts, decision, proposal.stats, results)
+
+    def _audit_update(
+        self,
+        base: dict[str, Any],
+        batch: Batch,
+        proposal: UpdateProposal,
+        results: list[CheckResult],
+        decision: Decision,
+        checkpoint: str | None,
+    ) -> None:
+        self.audit.append(
+            "update",
+            {
+                **base,
+                "batch_sha256": batch_commitment(batch),
+                "proposal": {
+                    "base_sha256": proposal.base_sha256,
+                    "candidate_sha256": proposal.candidate_sha256,
+                    "stats": {k: round(v, 6) for k, v in proposal.stats.items()},
+                },
+                "checks": [
+                    {"name": c.name, "passed": c.passed, "metrics": c.metrics, "message": c.message}
+                    for c in results
+                ],
+                "decision": {
+                    "outcome": decision.outcome,
+                    "rule": decision.rule,
+                    "reasons": list(decision.reasons),
+                },
+                "checkpoint": checkpoint,
+                "live_sha256_after": self.learner.live_sha256,
+            },
+        )
+
+    def checkpoint_live(self) -> str:
+        """Store the live weights (content-addressed) and return their commitment."""
+        return self.checkpoints.save(self._current_state(), self.learner.live_sha256)
+
+    def _settle(self, proposal: UpdateProposal, decision: Decision) -> str | None:
+        """Apply an approved proposal; keep a pending one's weights for review."""
+        if decision.outcome == "approved":
+            self.learner.apply(proposal)
+            self.applied += 1
+            if self.applied % self.policy.audit.checkpoint_every == 0:
+                return self.checkpoint_live()
+            return None
+        if decision.outcome == "pending":
+            return self.checkpoints.save(proposal.candidate_state, proposal.candidate_sha256)
+        return None
+
+    @staticmethod
+    def _validated_ratings(ratings: dict[str, float], shown: Sequence[Sample]) -> dict[str, float]:
+        shown_ids = {s.sample_id for s in shown}
+        for sample_id, value in ratings.items():
+            if sample_id not in shown_ids:
+                raise InputError(
+                    "feedback for an output that was never shown",
+                    field="sample_id",
+                    got=sample_id,
+                    expected="ids of shown samples only",
+                )
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise InputError(
+                    "feedback is not a finite number",
+                    field=f"rating[{sample_id}]",
+                    got=value,
+                    expected="a finite reward such as 0 or 1",
+                )
+        return {k: float(v) for k, v in ratings.items()}
+
+    @staticmethod
+    def _report(
+        cycle: int,
+        counts: dict[str, Any],
+        decision: Decision | None,
+        stats: dict[str, float],
+        results: list[CheckResult],
+    ) -> CycleReport:
+        return CycleReport(
+            cycle=cycle,
+            generated=counts["generated"],
+            blocked=counts["blocked"],
+            shown=counts["shown"],
+            rated=counts["rated"],
+            liked=counts["liked"],
+            refused_no_consent=counts["refused_no_consent"],
+            training_samples=counts["training_samples"],
+            outcome=decision.outcome if decision else None,
+            stats=dict(stats),
+            checks={c.name: dict(c.metrics) for c in results},
+        )
+
+
+def _run_check(check: UpdateCheck, proposal: UpdateProposal, batch: Batch) -> CheckResult:
+    """A check that raises is a failed check (fail closed), not a crash and not a pass."""
+    name = getattr(check, "name", getattr(check, "__name__", type(check).__name__))
+    try:
+        result = check(proposal, batch)
+    except Exception as exc:
+        return CheckResult(str(name), passed=False, message=f"check raised {type(exc).__name__}")
+    if not isinstance(result, CheckResult):
+        return CheckResult(str(name), passed=False, message="check returned no CheckResult")
+    return result
+
+
+def _batch_of(cycle: int, samples: Sequence[Sample], accepted: Sequence[Feedback]) -> Batch:
+    """Consented feedback joined with its samples; requests with < 2 rewards drop out."""
+    reward_of = {f.sample_id: f for f in accepted}
+    per_request: dict[str, list[Sample]] = {}
+    for s in samples:
+        if s.sample_id in reward_of:
+            per_request.setdefault(request_key(s), []).append(s)
+    kept = [s for group in per_request.values() if len(group) >= 2 for s in group]
+    return Batch(
+        cycle=cycle,
+        samples=tuple(kept),
+        rewards=tuple(reward_of[s.sample_id].reward for s in kept),
+        group_keys=tuple(request_key(s) for s in kept),
+        feedback=tuple(reward_of[s.sample_id] for s in kept),
+    )
+
+
+def request_key(sample: Sample) -> str:
+    """Samples of one request share the id up to the last `-k` part (`c3-r5-k1` → `c3-r5`)."""
+    return sample.sample_id.rsplit("-k", 1)[0]
+
+
+def batch_commitment(batch: Batch) -> str:
+    """SHA-256 over what the learner saw: ids, token ids and rewards (no text, no identity)."""
+    rows = [
+        [s.sample_id, list(s.prompt_ids), list(s.completion_ids), r]
+        for s, r in zip(batch.samples, batch.rewards, strict=True)
+    ]
+    return hashlib.sha256(canonical_json(rows).encode()).hexdigest()

@@ -1,0 +1,207 @@
+"""Loading, sampling and scoring causal language models, the Hugging Face way.
+
+Any model `AutoModelForCausalLM.from_pretrained` can load works here: the embedded default is
+loaded through exactly the same path as a hub model. Prompts are prefixed with the tokenizer's
+BOS token (GPT-2 style models are trained on `<bos>text<eos>`), so an empty prompt asks the
+model to write whatever it writes best.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from guarded_rl.errors import ModelLoadError
+
+#: The embedded default model: a tiny GPT-2 trained on a generated news-headline corpus.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "demo" / "model"
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One sampled completion, as token ids and text."""
+
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+    text: str
+
+
+def load_causal_lm(model: str | os.PathLike[str] | None = None) -> tuple[nn.Module, object]:
+    """Load a model and its tokenizer from a local directory or a (cached) hub id.
+
+    `None` loads the embedded default. Errors become one-line `ModelLoadError`s that name what
+    was asked for; with `HF_HUB_OFFLINE=1` an uncached hub id fails fast instead of hanging.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    source = str(model) if model is not None else str(DEFAULT_MODEL_DIR)
+    local = Path(source)
+    if local.exists() and not (local / "config.json").is_file():
+        raise ModelLoadError(
+            "directory has no config.json",
+            field="--model",
+            got=source,
+            expected="a directory written by save_pretrained, or a hub id",
+        )
+    hf_logging.set_verbosity_error()  # keep progress bars and advice out of the CLI's output
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        lm = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"cannot load model: {first}",
+            field="--model",
+            got=source,
+            expected="a local save_pretrained directory or a hub id available offline",
+        ) from None
+    if tokenizer.eos_token_id is None:
+        raise ModelLoadError(
+            "tokenizer has no end-of-sequence token",
+            field="--model",
+            got=source,
+            expected="a causal LM tokenizer with an eos token",
+        )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    lm.eval()
+    return lm, tokenizer
+
+
+def encode_prompt(tokenizer: object, prompt: str) -> list[int]:
+    """`<bos>` + the prompt's tokens (no other special tokens)."""
+    ids: list[int] = tokenizer.encode(prompt, add_special_tokens=False) if prompt else []  # type: ignore[attr-defined]
+    bos = tokenizer.bos_token_id  # type: ignore[attr-defined]
+    if bos is not None:
+        ids = [bos, *ids]
+    if not ids:
+        raise ModelLoadError(
+            "empty prompt and the tokenizer has no BOS token",
+            field="prompt",
+            got=prompt,
+            expected="a non-empty prompt",
+        )
+    return ids
+
+
+@torch.no_grad()
+def sample_completions(
+    model: nn.Module,
+    tokenizer: object,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+) -> list[Generation]:
+    """Sample one completion per prompt (repeat a prompt to get K samples) from the full
+    distribution (no top-k/top-p: the learner's log-probabilities must be those sampled from).
+
+    Uses torch's global RNG: seed it for reproducible samples.
+    """
+    eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
+    pad = tokenizer.pad_token_id  # type: ignore[attr-defined]
+    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    width = max(len(ids) for ids in encoded)
+    input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, ids in enumerate(encoded):  # left padding: completions start in one column
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        attention[row, width - len(ids) :] = 1
+    out = model.generate(  # type: ignore[operator]
+        input_ids=input_ids,
+        attention_mask=attention,
+        do_sample=True,
+        temperature=temperature,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=pad,
+        eos_token_id=eos,
+    )
+    generations = []
+    for row, ids in enumerate(encoded):
+        new = out[row, width:].tolist()
+        if eos in new:
+            new = new[: new.index(eos) + 1]  # the EOS is part of the action: it ends the output
+        text = tokenizer.decode(new, skip_special_tokens=True).strip()  # type: ignore[attr-defined]
+        generations.append(Generation(tuple(ids), tuple(new), text))
+    return generations
+
+
+def completion_logprobs(
+    model: nn.Module,
+    prompt_ids: Sequence[Sequence[int]],
+    completion_ids: Sequence[Sequence[int]],
+    pad_id: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability of each sampled completion token under `model`.
+
+    Returns `(logp, mask)`, both `[N, T]` with T the longest completion; `mask` is 1 on real
+    completion tokens. Differentiable when called with grad enabled.
+    """
+    rows = [list(p) + list(c) for p, c in zip(prompt_ids, completion_ids, strict=True)]
+    width = max(len(r) for r in rows)
+    t_max = max(len(c) for c in completion_ids)
+    n = len(rows)
+    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width), dtype=torch.long)
+    for i, r in enumerate(rows):  # right padding: positions start at 0 on every row
+        input_ids[i, : len(r)] = torch.tensor(r)
+        attention[i, : len(r)] = 1
+    logits = model(input_ids=input_ids, attention_mask=attention).logits  # type: ignore[operator]
+    logp_all = torch.log_softmax(logits.float(), dim=-1)
+    # the token at position j is predicted by the logits at position j - 1
+    logp_next = logp_all[:, :-1].gather(2, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    index = torch.zeros((n, t_max), dtype=torch.long)
+    mask = torch.zeros((n, t_max), dtype=torch.float32)
+    for i, (p, c) in enumerate(zip(prompt_ids, completion_ids, strict=True)):
+        start = len(p) - 1
+        index[i, : len(c)] = torch.arange(start, start + len(c))
+        mask[i, : len(c)] = 1.0
+    logp = logp_next.gather(1, index) * mask
+    return logp, mask
+
+
+@torch.no_grad()
+def probe_logprobs(
+    model: nn.Module, tokenizer: object, texts: Sequence[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token log-distributions `[N, T, V]` over fixed texts, and the mask of positions
+    inside the texts (the last token of each text predicts past it and is left out)."""
+    eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
+    encoded = [[*encode_prompt(tokenizer, t), eos] for t in texts]
+    width = max(len(e) for e in encoded)
+    pad = tokenizer.pad_token_id  # type: ignore[attr-defined]
+    input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
+    for i, e in enumerate(encoded):
+        input_ids[i, : len(e)] = torch.tensor(e)
+        attention[i, : len(e)] = 1
+    logits = model(input_ids=input_ids, attention_mask=attention).logits  # type: ignore[operator]
+    valid = attention.clone().float()
+    valid[torch.arange(len(encoded)), attention.sum(1) - 1] = 0.0
+    return torch.log_softmax(logits.float(), -1), valid
+
+
+def mean_kl(logp: torch.Tensor, logq: torch.Tensor, valid: torch.Tensor) -> float:
+    """Mean over valid positions of KL(p || q) between full next-token distributions."""
+    per_pos = (logp.exp() * (logp - logq)).sum(-1)
+    return float((per_pos * valid).sum() / valid.sum().clamp_min(1.0))
+
+
+def probe_kl(model: nn.Module, other: nn.Module, tokenizer: object, texts: Sequence[str]) -> float:
+    """Mean per-token KL(model || other) over the full next-token distributions of fixed texts.
+
+    This is the drift the approval gate looks at: how much an update changes what the model
+    would say on the same inputs, independent of what it happened to sample this cycle.
+    """
+    logp, valid = probe_logprobs(model, tokenizer, texts)
+    logq, _ = probe_logprobs(other, tokenizer, texts)
+    return mean_kl(logp, logq, valid)

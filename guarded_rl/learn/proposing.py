@@ -1,0 +1,78 @@
+"""Turning one optimizer step into a proposal that changes nothing until it is applied.
+
+The step runs on the live module (no second copy of the model is needed), then the module and
+the optimizer are put back exactly as they were. The candidate weights and optimizer state
+travel in the `UpdateProposal`; `apply` installs them only after the gate approved.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from guarded_rl.errors import AuditError
+from guarded_rl.records import UpdateProposal
+from guarded_rl.weights import load_state, state_of, state_sha256
+
+LossFn = Callable[[], tuple[torch.Tensor, dict[str, float]]]
+
+
+class ProposingLearner:
+    """Base of the learners: a module, its optimizer, and propose/apply."""
+
+    def __init__(
+        self, module: nn.Module, optimizer: torch.optim.Optimizer, max_grad_norm: float
+    ) -> None:
+        self.module = module
+        self.optimizer = optimizer
+        self.max_grad_norm = max_grad_norm
+        self._live_sha256 = state_sha256(state_of(module))
+
+    @property
+    def live_sha256(self) -> str:
+        """Commitment to the weights being served now."""
+        return self._live_sha256
+
+    def _propose(self, cycle: int, loss_fn: LossFn) -> UpdateProposal:
+        base_state = state_of(self.module, clone=True)
+        base_opt = copy.deepcopy(self.optimizer.state_dict())
+        try:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, stats = loss_fn()
+            if not torch.isfinite(loss):
+                raise AuditError("the update's loss is not finite", field="loss", got=float(loss))
+            loss.backward()
+            params = [p for p in self.module.parameters() if p.requires_grad]
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+            self.optimizer.step()
+            candidate = state_of(self.module, clone=True)
+            candidate_opt = copy.deepcopy(self.optimizer.state_dict())
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+            load_state(self.module, base_state)
+            self.optimizer.load_state_dict(base_opt)
+        stats = {**stats, "grad_norm": float(grad_norm)}
+        return UpdateProposal(
+            cycle=cycle,
+            base_sha256=self._live_sha256,
+            candidate_sha256=state_sha256(candidate),
+            candidate_state=candidate,
+            optimizer_state=candidate_opt,
+            stats=stats,
+        )
+
+    def apply(self, proposal: UpdateProposal) -> None:
+        """Make an approved proposal live. Refuses a proposal made from other weights."""
+        if proposal.base_sha256 != self._live_sha256:
+            raise AuditError(
+                "proposal was made from other weights than the live ones",
+                field="base_sha256",
+                got=proposal.base_sha256[:12],
+                expected=f"{self._live_sha256[:12]} (the live weights)",
+            )
+        load_state(self.module, proposal.candidate_state)
+        self.optimizer.load_state_dict(proposal.optimizer_state)
+        self._live_sha256 = proposal.candidate_sha256

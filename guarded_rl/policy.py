@@ -1,0 +1,187 @@
+"""Guard policy files (`policies/*.toml`) as strict pydantic models.
+
+A policy says what the guards enforce: which safety filters screen output, which consent
+purpose feedback must be covered by, how the learner may move, what the gate approves on its
+own. Unknown keys are errors, never ignored: a typo in a safety setting must not silently fall
+back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from guarded_rl.errors import InputError, PolicyError
+
+SafetyFilter = Literal["profanity", "pii"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SafetyPolicy(_Strict):
+    """Screens every generated output before anyone sees it."""
+
+    filters: list[SafetyFilter] = Field(
+        default=["profanity", "pii"],
+        min_length=1,
+        description="Filters every output must pass; an empty list is refused (fail closed).",
+    )
+    profanity_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Block when the profanity probability reaches this."
+    )
+    blocked_penalty: float = Field(
+        -1.0, le=0.0, description="Reward a blocked output enters training with (never shown)."
+    )
+
+
+class ConsentPolicy(_Strict):
+    """Feedback trains the model only under consent for this purpose."""
+
+    purpose: str = Field("model_training", min_length=1, description="Consent purpose required.")
+
+
+class LearnerPolicy(_Strict):
+    """Policy-gradient settings: RLOO baseline over K samples per request, KL to a reference."""
+
+    samples_per_prompt: int = Field(4, ge=2, le=64, description="K; RLOO needs at least 2.")
+    learning_rate: float = Field(3e-4, gt=0.0, le=1.0, description="AdamW learning rate.")
+    kl_coef: float = Field(0.02, ge=0.0, description="Weight of the KL penalty to the reference.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    max_new_tokens: int = Field(32, ge=1, le=512, description="Tokens generated per sample.")
+    temperature: float = Field(1.0, gt=0.0, le=5.0, description="Sampling temperature.")
+
+
+class FairnessPolicy(_Strict):
+    """Which attribute of the feedback givers groups the fairness metrics."""
+
+    sensitive_feature: str = Field("group", min_length=1)
+    min_group_size: int = Field(
+        5, ge=1, description="Groups with fewer ratings are reported as too small to compare."
+    )
+
+
+DEFAULT_PROBE_TEXTS = (
+    "politics: Parliament votes on new budget after long debate",
+    "business: Shares rise as retailer reports record holiday sales",
+    "technology: New phone chip promises longer battery life",
+    "science: Researchers map the genome of a deep sea fish",
+    "health: Hospital opens new clinic for children in the north",
+    "sports: Home team wins the final in extra time",
+    "culture: Museum opens exhibition of early photographs",
+    "travel: Airline adds summer flights to island resorts",
+)
+
+
+class GatePolicy(_Strict):
+    """When an update applies by itself, when it waits for a person, when it is discarded."""
+
+    max_step_kl: float = Field(
+        0.01, gt=0.0, description="Auto-approve when KL(candidate || live) on the probes is below."
+    )
+    reject_step_kl: float = Field(
+        0.5, gt=0.0, description="Reject outright when the probe KL reaches this."
+    )
+    probe_texts: list[str] = Field(
+        default=list(DEFAULT_PROBE_TEXTS),
+        min_length=1,
+        description="Fixed texts on which the KL between candidate and live model is measured.",
+    )
+
+    @model_validator(mode="after")
+    def _reject_above_approve(self) -> Self:
+        if self.reject_step_kl <= self.max_step_kl:
+            raise ValueError(
+                f"reject_step_kl ({self.reject_step_kl}) must be greater than "
+                f"max_step_kl ({self.max_step_kl})"
+            )
+        return self
+
+
+class AuditPolicy(_Strict):
+    checkpoint_every: int = Field(
+        5, ge=1, description="Store the weights of every Nth applied update (and the last)."
+    )
+
+
+class GuardPolicy(_Strict):
+    """A whole guard policy file."""
+
+    name: str = "default"
+    description: str = (
+        "Balanced defaults: block profanity and personal data, train only on consented feedback,"
+        " auto-approve small updates."
+    )
+    safety: SafetyPolicy = SafetyPolicy()
+    consent: ConsentPolicy = ConsentPolicy()
+    learner: LearnerPolicy = LearnerPolicy()
+    fairness: FairnessPolicy = FairnessPolicy()
+    gate: GatePolicy = GatePolicy()
+    audit: AuditPolicy = AuditPolicy()
+
+
+def load_policy(path: str | Path | None = None) -> GuardPolicy:
+    """Read and validate a policy file; `None` gives the defaults (`policies/default.toml`)."""
+    if path is None:
+        return GuardPolicy()
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PolicyError("no such policy file", file=str(path)) from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file: {exc.strerror}", file=str(path)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PolicyError("not UTF-8 text", file=str(path), expected="a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"invalid TOML: {exc}", file=str(path)) from None
+    return parse_policy(data, source=str(path))
+
+
+def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> GuardPolicy:
+    """Validate a policy mapping; the first problem becomes one `PolicyError` line."""
+    try:
+        return GuardPolicy.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(exc, GuardPolicy, source) from None
+
+
+def validation_error_to_input_error(
+    exc: ValidationError,
+    model: type[BaseModel],
+    source: str | None,
+    *,
+    error_cls: type[InputError] = PolicyError,
+    key_prefix: str = "",
+) -> InputError:
+    """Turn pydantic's report into one line: file, dotted key, value and what is allowed."""
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"]]
+    key = key_prefix + ".".join(loc) if loc else "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(sorted(_fields_at(model, loc[:-1])))
+        return error_cls("unknown key", file=source, field=key, expected=f"one of: {allowed}")
+    got = err.get("input")
+    if isinstance(got, dict):
+        got = None
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return error_cls("invalid value", file=source, field=key, got=got, expected=message.lower())
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """Names of the keys allowed at a nested location of `model`."""
+    current: type[BaseModel] = model
+    for part in loc:
+        annotation = current.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        current = annotation
+    return list(current.model_fields)

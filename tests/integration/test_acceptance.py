@@ -1,0 +1,30 @@
+"""The issue's acceptance run: 40 guarded cycles on the embedded model, seed 0.
+
+About a minute on 2 cores. The feed must learn what readers like (like-rate up by >= 0.15
+from the first 5 to the last 5 cycles) while blocked output goes down.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from guarded_rl.audit.log import read_log
+
+
+def test_forty_cycles_learn_from_feedback_and_block_less(cli, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = cli("run", "--cycles", "40", "--seed", "0", "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+
+    likes = summary["like_rate_by_cycle"]
+    first, last = sum(likes[:5]) / 5, sum(likes[-5:]) / 5
+    assert last - first >= 0.15, (first, last)
+
+    blocked = summary["blocked_by_cycle"]
+    generated = summary["generated_by_cycle"]
+    assert sum(blocked[-5:]) / sum(generated[-5:]) < sum(blocked[:5]) / sum(generated[:5])
+
+    assert summary["updates"]["applied"] >= 30  # the default gate lets small steps through
+    assert len(read_log(run_dir / "audit.jsonl")) == 40 + 2

@@ -1,0 +1,99 @@
+"""`guarded-rl run` end to end through the real CLI, on the embedded default model."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from guarded_rl.audit.log import read_log
+from guarded_rl.weights import state_sha256
+
+
+def test_short_run_writes_a_complete_run_directory(cli, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = cli("run", "--cycles", "3", "--users", "6", "--seed", "1", "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert "like-rate" in result.stdout and "updates applied" in result.stdout
+    assert result.stdout.count("cycle ") >= 3  # a line per cycle
+
+    for name in ("run.toml", "audit.jsonl", "summary.json", "feedback.sqlite", "checkpoints"):
+        assert (run_dir / name).exists(), name
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("like_rate_by_cycle", "generated_by_cycle", "blocked_by_cycle"):
+        assert len(summary[key]) == 3, key
+    assert summary["generated_by_cycle"] == [6 * 4] * 3  # users x K samples
+    assert set(summary["updates"]) >= {"applied", "pending", "rejected"}
+    updates = summary["updates"]
+    assert (
+        updates["applied"] + updates["pending"] + updates["rejected"] + updates["none_proposed"]
+        == 3
+    )
+
+    run_toml = tomllib.loads((run_dir / "run.toml").read_text())
+    assert run_toml["run"]["seed"] == 1 and run_toml["run"]["cycles"] == 3
+    assert run_toml["policy"]["safety"]["filters"] == ["profanity", "pii"]
+
+    entries = read_log(run_dir / "audit.jsonl")  # raises if the chain is broken
+    kinds = [e.kind for e in entries]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert kinds.count("update") + kinds.count("cycle") == 3
+    assert entries[-1].hash == summary["audit_head"]
+
+    # the final weights are checkpointed under their commitment and verify
+    final = run_dir / "checkpoints" / f"{summary['live_sha256']}.safetensors"
+    assert state_sha256(load_file(str(final))) == summary["live_sha256"]
+    base = entries[0].data["base_sha256"]
+    assert (run_dir / "checkpoints" / f"{base}.safetensors").exists()
+
+
+def test_audit_log_holds_no_text_or_identities(cli, tmp_path: Path) -> None:
+    import sqlite3
+
+    run_dir = tmp_path / "run"
+    result = cli("run", "--cycles", "2", "--users", "5", "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    audit = (run_dir / "audit.jsonl").read_text()
+    db = sqlite3.connect(run_dir / "feedback.sqlite")
+    subjects = {row[0] for row in db.execute("SELECT subject FROM consent")}
+    assert subjects, "the consent ledger should list the consenting readers"
+    for subject in subjects:
+        assert subject not in audit
+    for topic in ("politics:", "sports:", "science:", "@example"):
+        # probe texts of the policy are echoed in run_start; generated text never is
+        assert audit.count(topic) <= 1
+
+
+def test_same_seed_gives_the_same_run(cli, tmp_path: Path) -> None:
+    outs = []
+    for name in ("a", "b"):
+        result = cli(
+            "run", "--cycles", "2", "--users", "4", "--seed", "7", "--run-dir", str(tmp_path / name)
+        )
+        assert result.returncode == 0, result.stderr
+        outs.append(json.loads((tmp_path / name / "summary.json").read_text()))
+    assert outs[0]["live_sha256"] == outs[1]["live_sha256"]
+    assert outs[0]["like_rate_by_cycle"] == outs[1]["like_rate_by_cycle"]
+
+
+def test_interactive_mode_takes_ratings_from_the_terminal(cli, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    answers = "y\n" + "y\nn\ny\nn\n" * 10  # consent, then ratings for every shown item
+    result = cli("run", "--interactive", "--cycles", "2", "--run-dir", str(run_dir), input=answers)
+    assert result.returncode == 0, result.stderr
+    assert "like it?" in result.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["rated_by_cycle"] == summary["shown_by_cycle"]
+    assert sum(summary["rated_by_cycle"]) > 0
+
+
+def test_interactive_quit_stops_cleanly_with_a_verifiable_log(cli, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = cli("run", "--interactive", "--cycles", "5", "--run-dir", str(run_dir), input="y\nq\n")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stopped_early"] is True
+    assert read_log(run_dir / "audit.jsonl")[-1].kind == "run_end"
