@@ -112,10 +112,7 @@ class GuardPolicy(_Strict):
     """A whole guard policy file."""
 
     name: str = "default"
-    description: str = (
-        "Balanced defaults: block profanity and personal data, train only on consented feedback,"
-        " auto-approve small updates."
-    )
+    description: str = ""
     safety: SafetyPolicy = SafetyPolicy()
     consent: ConsentPolicy = ConsentPolicy()
     learner: LearnerPolicy = LearnerPolicy()

@@ -28,15 +28,15 @@ class KLGate:
         kl = probe.metrics.get("kl_step") if probe is not None else None
         if not isinstance(kl, float) or kl != kl:  # missing or NaN
             return Decision("pending", "missing_probe_kl", ("no probe KL was measured",))
-        failed = [c.name for c in checks if not c.passed]
-        if failed:
-            return Decision("pending", "failed_checks", tuple(f"check failed: {n}" for n in failed))
         if kl >= self.policy.reject_step_kl:
             return Decision(
                 "rejected",
                 "reject_step_kl",
                 (f"probe KL {kl:.4f} >= reject_step_kl {self.policy.reject_step_kl}",),
             )
+        failed = [c.name for c in checks if not c.passed]
+        if failed:
+            return Decision("pending", "failed_checks", tuple(f"check failed: {n}" for n in failed))
         if kl < self.policy.max_step_kl:
             return Decision(
                 "approved",

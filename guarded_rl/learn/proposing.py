@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from guarded_rl.errors import AuditError
+from guarded_rl.errors import AuditError, GuardBlockedError
 from guarded_rl.records import UpdateProposal
 from guarded_rl.weights import load_state, state_of, state_sha256
 
@@ -43,7 +43,11 @@ class ProposingLearner:
             self.optimizer.zero_grad(set_to_none=True)
             loss, stats = loss_fn()
             if not torch.isfinite(loss):
-                raise AuditError("the update's loss is not finite", field="loss", got=float(loss))
+                raise GuardBlockedError(
+                    "the update's loss is not finite; nothing was proposed",
+                    field="loss",
+                    got=float(loss.detach()),
+                )
             loss.backward()
             params = [p for p in self.module.parameters() if p.requires_grad]
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
@@ -74,5 +78,6 @@ class ProposingLearner:
                 expected=f"{self._live_sha256[:12]} (the live weights)",
             )
         load_state(self.module, proposal.candidate_state)
-        self.optimizer.load_state_dict(proposal.optimizer_state)
+        # a copy: the optimizer mutates its state in place, the proposal is a record
+        self.optimizer.load_state_dict(copy.deepcopy(proposal.optimizer_state))
         self._live_sha256 = proposal.candidate_sha256

@@ -40,7 +40,7 @@ class FilterScreen:
         scores: list[dict[str, float]] = [{} for _ in samples]
         for name, (fn, threshold) in self.filters.items():
             try:
-                values = list(fn(texts))
+                values = [float(v) for v in fn(texts)]  # non-numbers block too
                 if len(values) != len(texts):
                     raise ValueError(f"returned {len(values)} scores for {len(texts)} texts")
             except Exception as exc:  # a broken filter must block, never pass
