@@ -17,8 +17,8 @@ class ProbeKLCheck:
     """KL(candidate || live) and KL(candidate || reference) on fixed texts.
 
     Keeps one scratch copy of the model to hold candidate weights, so the live model is never
-    touched by a check. The live model's probe distributions are cached per live commitment
-    (the proposal's `base_sha256`), the reference's once: one forward pass per check.
+    touched by a check. Probe distributions are cached by weight commitment: the candidate of
+    an applied proposal is the next live model, so a check costs one forward pass.
     """
 
     name = "probe_kl"
@@ -35,23 +35,18 @@ class ProbeKLCheck:
         self.tokenizer = tokenizer
         self.texts = list(texts)
         self._scratch = copy.deepcopy(live).eval()
-        self._ref = (
-            probe_logprobs(reference, tokenizer, self.texts)[0] if reference is not None else None
-        )
-        self._live_cache: tuple[str, torch.Tensor] | None = None
-
-    def _live_logprobs(self, live_sha256: str) -> torch.Tensor:
-        if self._live_cache is None or self._live_cache[0] != live_sha256:
-            self._live_cache = (
-                live_sha256,
-                probe_logprobs(self.live, self.tokenizer, self.texts)[0],
-            )
-        return self._live_cache[1]
+        self._ref = None
+        if reference is not None:
+            self._ref = probe_logprobs(reference, tokenizer, self.texts)[0]
+        self._cache: dict[str, torch.Tensor] = {}
 
     def __call__(self, proposal: UpdateProposal, batch: Batch) -> CheckResult:
+        live = self._cache.get(proposal.base_sha256)
+        if live is None:
+            live = probe_logprobs(self.live, self.tokenizer, self.texts)[0]
         load_state(self._scratch, proposal.candidate_state)
         cand, valid = probe_logprobs(self._scratch, self.tokenizer, self.texts)
-        live = self._live_logprobs(proposal.base_sha256)
+        self._cache = {proposal.base_sha256: live, proposal.candidate_sha256: cand}
         metrics = {"kl_step": round(mean_kl(cand, live, valid), 6)}
         if self._ref is not None:
             metrics["kl_ref"] = round(mean_kl(cand, self._ref, valid), 6)

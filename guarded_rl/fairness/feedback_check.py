@@ -18,10 +18,6 @@ def _like_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(y_true)) if len(y_true) else float("nan")
 
 
-def _count(y_true: np.ndarray, y_pred: np.ndarray) -> int:
-    return len(y_true)
-
-
 def feedback_by_group(feedback: Sequence[Feedback], *, min_group_size: int) -> CheckResult:
     """Like-rate and volume of person feedback per group (penalties are not people's views)."""
     from fairlearn.metrics import MetricFrame
@@ -33,15 +29,11 @@ def feedback_by_group(feedback: Sequence[Feedback], *, min_group_size: int) -> C
         )
     y = np.array([f.reward for f in rated], dtype=float)
     groups = np.array([f.group for f in rated])
-    frame = MetricFrame(
-        metrics={"like_rate": _like_rate, "count": _count},
-        y_true=y,
-        y_pred=y,
-        sensitive_features=groups,
-    )
+    frame = MetricFrame(metrics=_like_rate, y_true=y, y_pred=y, sensitive_features=groups)
     by_group = frame.by_group
-    counts = {str(g): int(by_group.loc[g, "count"]) for g in by_group.index}
-    rates = {str(g): round(float(by_group.loc[g, "like_rate"]), 4) for g in by_group.index}
+    names, sizes = np.unique(groups, return_counts=True)
+    counts = {str(g): int(n) for g, n in zip(names, sizes, strict=True)}
+    rates = {str(g): round(float(by_group.loc[g]), 4) for g in by_group.index}
     comparable = [g for g, c in counts.items() if c >= min_group_size]
     gap = (
         round(max(rates[g] for g in comparable) - min(rates[g] for g in comparable), 4)
