@@ -91,6 +91,20 @@ def encode_prompt(tokenizer: object, prompt: str) -> list[int]:
     return ids
 
 
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_id: int, *, left: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows as one `[N, width]` id tensor and its attention mask (1 on real tokens)."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        span = slice(width - len(r), width) if left else slice(0, len(r))
+        input_ids[i, span] = torch.tensor(list(r), dtype=torch.long)
+        attention[i, span] = 1
+    return input_ids, attention
+
+
 @torch.no_grad()
 def sample_completions(
     model: nn.Module,
@@ -109,11 +123,8 @@ def sample_completions(
     pad = tokenizer.pad_token_id  # type: ignore[attr-defined]
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
     width = max(len(ids) for ids in encoded)
-    input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    attention = torch.zeros((len(encoded), width), dtype=torch.long)
-    for row, ids in enumerate(encoded):  # left padding: completions start in one column
-        input_ids[row, width - len(ids) :] = torch.tensor(ids)
-        attention[row, width - len(ids) :] = 1
+    # left padding: every completion starts in the same column
+    input_ids, attention = pad_rows(encoded, pad, left=True)
     out = model.generate(  # type: ignore[operator]
         input_ids=input_ids,
         attention_mask=attention,
@@ -147,14 +158,9 @@ def completion_logprobs(
     completion tokens. Differentiable when called with grad enabled.
     """
     rows = [list(p) + list(c) for p, c in zip(prompt_ids, completion_ids, strict=True)]
-    width = max(len(r) for r in rows)
     t_max = max(len(c) for c in completion_ids)
     n = len(rows)
-    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
-    attention = torch.zeros((n, width), dtype=torch.long)
-    for i, r in enumerate(rows):  # right padding: positions start at 0 on every row
-        input_ids[i, : len(r)] = torch.tensor(r)
-        attention[i, : len(r)] = 1
+    input_ids, attention = pad_rows(rows, pad_id)  # right padding: positions start at 0
     logits = model(input_ids=input_ids, attention_mask=attention).logits  # type: ignore[operator]
     logp_all = torch.log_softmax(logits.float(), dim=-1)
     # the token at position j is predicted by the logits at position j - 1
@@ -177,13 +183,7 @@ def probe_logprobs(
     inside the texts (the last token of each text predicts past it and is left out)."""
     eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
     encoded = [[*encode_prompt(tokenizer, t), eos] for t in texts]
-    width = max(len(e) for e in encoded)
-    pad = tokenizer.pad_token_id  # type: ignore[attr-defined]
-    input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    attention = torch.zeros((len(encoded), width), dtype=torch.long)
-    for i, e in enumerate(encoded):
-        input_ids[i, : len(e)] = torch.tensor(e)
-        attention[i, : len(e)] = 1
+    input_ids, attention = pad_rows(encoded, tokenizer.pad_token_id)  # type: ignore[attr-defined]
     logits = model(input_ids=input_ids, attention_mask=attention).logits  # type: ignore[operator]
     valid = attention.clone().float()
     valid[torch.arange(len(encoded)), attention.sum(1) - 1] = 0.0
