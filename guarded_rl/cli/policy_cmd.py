@@ -21,5 +21,6 @@ def check(
     Console().print(
         f"[green]ok[/green] {file}: policy '{policy.name}' "
         f"(filters: {', '.join(policy.safety.filters)}; "
-        f"auto-approve below probe KL {policy.gate.max_step_kl})"
+        f"auto-approve below probe KL {policy.gate.max_step_kl})",
+        soft_wrap=True,
     )
