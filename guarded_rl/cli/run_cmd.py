@@ -41,7 +41,7 @@ def run(
     ),
 ) -> None:
     """Run guarded cycles and write the run directory (audit log, checkpoints, summary)."""
-    console = Console()
+    console = Console(soft_wrap=True)
     guard_policy = load_policy(policy)
     directory = run_dir or Path("runs") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
     try:
