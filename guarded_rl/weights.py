@@ -45,17 +45,29 @@ def load_state(module: nn.Module, state: State) -> None:
             tensor.copy_(state[name])
 
 
-def state_sha256(state: State) -> str:
-    """Commitment to a state: SHA-256 over sorted names, dtypes, shapes and raw bytes."""
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    """Content hash of one tensor: SHA-256 over dtype, shape and raw bytes."""
+    tensor = tensor.detach().cpu()
     digest = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().cpu()
-        digest.update(name.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        flat = tensor.contiguous().reshape(-1)
-        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    digest.update(str(tensor.dtype).encode())
+    digest.update(str(tuple(tensor.shape)).encode())
+    flat = tensor.contiguous().reshape(-1)
+    digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
     return digest.hexdigest()
+
+
+def state_sha256(state: State) -> str:
+    """Commitment to a state: SHA-256 of the sorted `name:tensor_sha256` lines.
+
+    Built from per-tensor hashes so a checkpoint manifest (which lists them) can be checked
+    against the commitment without reading any tensor twice.
+    """
+    return state_sha256_from_tensor_hashes({n: tensor_sha256(t) for n, t in state.items()})
+
+
+def state_sha256_from_tensor_hashes(tensor_hashes: dict[str, str]) -> str:
+    lines = "".join(f"{name}:{tensor_hashes[name]}\n" for name in sorted(tensor_hashes))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def module_sha256(module: nn.Module) -> str:
