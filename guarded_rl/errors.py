@@ -77,5 +77,11 @@ class AuditError(GuardedRLError):
     """The audit log or a checkpoint is missing, unreadable or does not verify."""
 
 
+class IntegrityError(AuditError):
+    """Verification failed: an entry, the head or a checkpoint is not what was signed."""
+
+    exit_code = EXIT_BLOCKED
+
+
 class ConsentError(GuardedRLError):
     """Feedback was offered without a valid consent for the purpose it would serve."""

@@ -21,6 +21,7 @@ import torch
 from guarded_rl.approval.gate import ApprovalGate
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.log import AuditLog, canonical_json
+from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.store import ConsentStore
 from guarded_rl.errors import InputError
 from guarded_rl.policy import GuardPolicy
@@ -35,7 +36,6 @@ from guarded_rl.records import (
     UpdateProposal,
 )
 from guarded_rl.safety.screen import SafetyScreen
-from guarded_rl.weights import State
 
 
 class Generator(Protocol):
@@ -59,6 +59,10 @@ class Learner(Protocol):
     def propose(self, batch: Batch) -> UpdateProposal: ...
 
     def apply(self, proposal: UpdateProposal) -> None: ...
+
+    def checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Live weights and optimizer state (what a checkpoint holds)."""
+        ...
 
 
 #: A check on a proposal; plain callables are enough.
@@ -106,8 +110,12 @@ class Guard:
         gate: ApprovalGate,
         audit: AuditLog,
         checkpoints: CheckpointStore,
-        current_state: Callable[[], State],
+        replay_store: ReplayStore | None = None,
+        on_update_recorded: Callable[[], None] | None = None,
     ) -> None:
+        """`replay_store` keeps each batch (sealed per subject) so updates can be replayed;
+        `on_update_recorded` runs after an update's entries are written (the runner signs a
+        new head there)."""
         self.policy = policy
         self.generator = generator
         self.screen = screen
@@ -118,7 +126,8 @@ class Guard:
         self.gate = gate
         self.audit = audit
         self.checkpoints = checkpoints
-        self._current_state = current_state
+        self.replay_store = replay_store
+        self._on_update_recorded = on_update_recorded
         self.applied = 0
         #: wall seconds spent per stage over all cycles (what the overhead benchmark reports)
         self.stage_seconds: Counter[str] = Counter()
@@ -174,15 +183,12 @@ class Guard:
             "refused_no_consent": refused,
             "training_samples": len(batch),
         }
-        base = {
-            "cycle": cycle,
-            "rng_seed": rng_seed,
-            "counts": counts,
-            "live_sha256": self.learner.live_sha256,
-        }
+        base = {"cycle": cycle, "rng_seed": rng_seed, "counts": counts}
         if len(batch) == 0:
             with self._stage("audit"):
-                self.audit.append("cycle", {**base, "update": None})
+                self.audit.append(
+                    "cycle_skipped", {**base, "live_sha256": self.learner.live_sha256}
+                )
             return self._report(cycle, counts, None, {}, [])
 
         with self._stage("propose"):
@@ -190,60 +196,103 @@ class Guard:
         with self._stage("checks"):
             results = [_run_check(check, proposal, batch) for check in self.checks]
             decision = self.gate.decide(proposal, results)
-        with self._stage("apply_checkpoint"):
-            checkpoint = self._settle(proposal, decision)
+        with self._stage("replay_inputs"):
+            if self.replay_store is not None:
+                self.replay_store.store_batch(batch)
         with self._stage("audit"):
-            self._audit_update(base, batch, proposal, results, decision, checkpoint)
+            self.audit.append(
+                "update_proposed", self._proposed_payload(base, batch, proposal, results)
+            )
+        with self._stage("apply_checkpoint"):
+            self._settle(cycle, proposal, decision)
+        if self._on_update_recorded is not None:
+            with self._stage("audit"):
+                self._on_update_recorded()
         return self._report(cycle, counts, decision, proposal.stats, results)
 
-    def _audit_update(
+    def _proposed_payload(
         self,
         base: dict[str, Any],
         batch: Batch,
         proposal: UpdateProposal,
         results: list[CheckResult],
-        decision: Decision,
-        checkpoint: str | None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """What an explanation needs: counts, commitments, statistics, checks, thresholds."""
+        ranked = sorted(
+            range(len(proposal.advantages)), key=lambda i: -abs(proposal.advantages[i])
+        )[:5]
+        policy = self.policy
+        return {
+            **base,
+            "batch_sha256": batch_commitment(batch),
+            "batch_size": len(batch),
+            "feedback_by_source": dict(Counter(f.source for f in batch.feedback)),
+            "base_sha256": proposal.base_sha256,
+            "candidate_sha256": proposal.candidate_sha256,
+            "stats": {k: round(v, 6) for k, v in proposal.stats.items()},
+            "layer_change": proposal.layer_change,
+            "top_samples": [
+                {
+                    "sample_id": batch.samples[i].sample_id,
+                    "reward": batch.rewards[i],
+                    "advantage": round(proposal.advantages[i], 6),
+                }
+                for i in ranked
+            ],
+            "checks": [
+                {"name": c.name, "passed": c.passed, "metrics": c.metrics, "message": c.message}
+                for c in results
+            ],
+            "thresholds": {
+                "safety_filters": list(policy.safety.filters),
+                "profanity_threshold": policy.safety.profanity_threshold,
+                "blocked_penalty": policy.safety.blocked_penalty,
+                "max_step_kl": policy.gate.max_step_kl,
+                "reject_step_kl": policy.gate.reject_step_kl,
+                "min_group_size": policy.fairness.min_group_size,
+            },
+        }
+
+    def save_checkpoint(self, reason: str) -> str:
+        """Store live weights and optimizer state; record it; return the checkpoint id."""
+        model_state, optimizer_state = self.learner.checkpoint_state()
+        checkpoint_id = self.checkpoints.save(model_state, optimizer_state)
         self.audit.append(
-            "update",
+            "checkpoint_saved",
             {
-                **base,
-                "batch_sha256": batch_commitment(batch),
-                "proposal": {
-                    "base_sha256": proposal.base_sha256,
-                    "candidate_sha256": proposal.candidate_sha256,
-                    "stats": {k: round(v, 6) for k, v in proposal.stats.items()},
-                },
-                "checks": [
-                    {"name": c.name, "passed": c.passed, "metrics": c.metrics, "message": c.message}
-                    for c in results
-                ],
-                "decision": {
-                    "outcome": decision.outcome,
-                    "rule": decision.rule,
-                    "reasons": list(decision.reasons),
-                },
-                "checkpoint": checkpoint,
-                "live_sha256_after": self.learner.live_sha256,
+                "checkpoint_id": checkpoint_id,
+                "model_sha256": self.learner.live_sha256,
+                "with_optimizer": True,
+                "reason": reason,
             },
         )
+        return checkpoint_id
 
-    def checkpoint_live(self) -> str:
-        """Store the live weights (content-addressed) and return their commitment."""
-        return self.checkpoints.save(self._current_state(), self.learner.live_sha256)
-
-    def _settle(self, proposal: UpdateProposal, decision: Decision) -> str | None:
-        """Apply an approved proposal; keep a pending one's weights for review."""
+    def _settle(self, cycle: int, proposal: UpdateProposal, decision: Decision) -> None:
+        """Record the decision; apply an approved proposal; keep a pending one for review."""
+        verdict = {"cycle": cycle, "rule": decision.rule, "reasons": list(decision.reasons)}
         if decision.outcome == "approved":
+            self.audit.append("update_approved", {**verdict, "approver": "gate:auto"})
             self.learner.apply(proposal)
             self.applied += 1
+            self.audit.append(
+                "update_applied",
+                {"cycle": cycle, "model_sha256": self.learner.live_sha256},
+            )
             if self.applied % self.policy.audit.checkpoint_every == 0:
-                return self.checkpoint_live()
-            return None
-        if decision.outcome == "pending":
-            return self.checkpoints.save(proposal.candidate_state, proposal.candidate_sha256)
-        return None
+                self.save_checkpoint("periodic")
+        elif decision.outcome == "pending":
+            checkpoint_id = self.checkpoints.save(proposal.candidate_state, None)
+            self.audit.append(
+                "update_pending",
+                {
+                    **verdict,
+                    "candidate_sha256": proposal.candidate_sha256,
+                    "checkpoint_id": checkpoint_id,
+                },
+            )
+        else:
+            self.audit.append("update_rejected", verdict)
 
     @staticmethod
     def _validated_ratings(ratings: dict[str, float], shown: Sequence[Sample]) -> dict[str, float]:

@@ -85,6 +85,8 @@ class UpdateProposal:
     candidate_state: dict[str, torch.Tensor] = field(repr=False)
     optimizer_state: dict[str, Any] = field(repr=False)
     stats: dict[str, float] = field(default_factory=dict)
+    advantages: tuple[float, ...] = ()  # per batch sample, in batch order
+    layer_change: dict[str, float] = field(default_factory=dict)  # L2 norm of the step per layer
 
 
 @dataclass(frozen=True, slots=True)

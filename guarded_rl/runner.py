@@ -16,18 +16,31 @@ import json
 import os
 import platform
 import time
+import tomllib
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guarded_rl.approval.gate import KLGate
 from guarded_rl.approval.probe_kl import ProbeKLCheck
 from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.head import generate_signing_key, key_id, load_signing_key, write_public_key
+from guarded_rl.audit.history import RunHistory, StateRebuilder
 from guarded_rl.audit.log import AuditLog, canonical_json
+from guarded_rl.audit.signer import (
+    HEAD_FILE,
+    PUBLIC_KEY_FILE,
+    HeadSigner,
+    default_key_file,
+    origin_of,
+)
+from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.store import SQLiteConsentStore
 from guarded_rl.errors import InputError
 from guarded_rl.fairness.feedback_check import feedback_by_group
@@ -35,10 +48,10 @@ from guarded_rl.guard import CycleReport, FeedbackSource, Guard
 from guarded_rl.learn.causal_lm import load_causal_lm, probe_kl
 from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
-from guarded_rl.policy import GuardPolicy
+from guarded_rl.policy import GuardPolicy, parse_policy, validation_error_to_input_error
 from guarded_rl.records import Batch, CheckResult, Request, UpdateProposal
 from guarded_rl.safety.screen import screen_from_policy
-from guarded_rl.weights import state_of
+from guarded_rl.weights import load_state
 
 
 class RunConfig(BaseModel):
@@ -84,47 +97,168 @@ def run(
     requests_for: Callable[[int], Sequence[Request]] | None = None,
     consenting_subjects: Sequence[str] = (),
     on_cycle: Callable[[CycleReport], None] | None = None,
+    key_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the guarded cycles; return (and write) the summary.
+    """Run the guarded cycles of a new run; return (and write) the summary.
 
     Without `feedback_source` the seeded simulated population rates the feed.
     """
     run_dir = Path(config.run_dir)
     prepare_run_dir(run_dir)
+    key_file = Path(key_file) if key_file is not None else default_key_file(run_dir)
+    if key_file.exists():
+        raise InputError(
+            "signing key file already exists (one key per run)",
+            field="--key-file",
+            got=str(key_file),
+            expected="a path where a new key can be created",
+        )
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
-    if feedback_source is None or requests_for is None:
-        from guarded_rl.demo.users import Population, SimulatedFeedback
-
-        population = Population(config.population, seed=config.seed, purpose=policy.consent.purpose)
-        sim = SimulatedFeedback(population, seed=config.seed)
-        feedback_source = feedback_source or sim
-        consenting_subjects = sim.consented_subjects(policy.consent.purpose)
-
-        def requests_for(cycle: int) -> Sequence[Request]:
-            return population.requests(cycle, config.users_per_cycle, config.prompt)
-
-    started = time.time()
+    feedback_source, requests_for, consenting_subjects = _default_readers(
+        config, policy, feedback_source, requests_for, consenting_subjects
+    )
+    deterministic_torch()
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(run_dir / "run.toml", _run_toml(config, policy))
+    _write_atomic(run_dir / "run.toml", _run_toml(config, policy, key_file))
+    key = generate_signing_key(key_file)
+    write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
+    run_id = uuid.uuid4().hex[:16]
+
     consent = SQLiteConsentStore(run_dir / "feedback.sqlite")
     for subject in consenting_subjects:
         consent.grant(subject, policy.consent.purpose)
-
     audit = AuditLog(run_dir / "audit.jsonl")
+    signer = HeadSigner(audit, key, origin_of(run_id), run_dir / HEAD_FILE)
     reference = copy.deepcopy(model).eval()
     guard = build_guard(
-        model, tokenizer, policy, run_dir, feedback_source, consent, audit, reference=reference
+        model,
+        tokenizer,
+        policy,
+        run_dir,
+        feedback_source,
+        consent,
+        audit,
+        reference=reference,
+        signer=signer,
     )
-    base_sha = guard.checkpoint_live()
-    audit.append("run_start", _run_start(config, policy, base_sha))
+    model_state, optimizer_state = guard.learner.checkpoint_state()
+    base_checkpoint = guard.checkpoints.save(model_state, optimizer_state)
+    audit.append(
+        "run_started",
+        _run_started(config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key),
+    )
+    audit.append(
+        "checkpoint_saved",
+        {
+            "checkpoint_id": base_checkpoint,
+            "model_sha256": guard.learner.live_sha256,
+            "with_optimizer": True,
+            "reason": "start",
+        },
+    )
+    audit.append(
+        "consent_granted",
+        {
+            "purpose": policy.consent.purpose,
+            "subjects": len(consenting_subjects),
+            "subjects_sha256": _subjects_commitment(consenting_subjects),
+        },
+    )
+    signer.sign()
+    return _drive(
+        guard,
+        config,
+        policy,
+        range(config.cycles),
+        requests_for,
+        on_cycle,
+        reference,
+        tokenizer,
+        model,
+        signer,
+        consent,
+    )
 
+
+def resume(
+    run_dir: Path,
+    *,
+    cycles: int | None = None,
+    key_file: Path | None = None,
+    on_cycle: Callable[[CycleReport], None] | None = None,
+) -> dict[str, Any]:
+    """Continue a run from its live weights (after its last update or rollback)."""
+    opened = open_run(run_dir, key_file=key_file)
+    config, policy = opened.config, opened.policy
+    live = opened.history.live_sha256()
+    state, optimizer = opened.rebuilder.state_for(live)
+    opened.learner.restore(state, optimizer)
+    feedback_source, requests_for, _ = _default_readers(config, policy, None, None, ())
+    consent = SQLiteConsentStore(opened.run_dir / "feedback.sqlite")
+    audit = AuditLog(opened.run_dir / "audit.jsonl")
+    signer = HeadSigner(
+        audit, opened.key, origin_of(opened.history.started["run_id"]), opened.run_dir / HEAD_FILE
+    )
+    guard = build_guard(
+        opened.model,
+        opened.tokenizer,
+        policy,
+        opened.run_dir,
+        feedback_source,
+        consent,
+        audit,
+        reference=opened.reference,
+        signer=signer,
+        learner=opened.learner,
+        replay_store=opened.replay_store,
+    )
+    first = opened.history.last_cycle() + 1
+    n = cycles if cycles is not None else config.cycles
+    audit.append(
+        "run_resumed",
+        {"from_cycle": first, "cycles": n, "live_sha256": live, "versions": _versions()},
+    )
+    signer.sign()
+    summary = _drive(
+        guard,
+        config,
+        policy,
+        range(first, first + n),
+        requests_for,
+        on_cycle,
+        opened.reference,
+        opened.tokenizer,
+        opened.model,
+        signer,
+        consent,
+    )
+    return summary
+
+
+def _drive(
+    guard: Guard,
+    config: RunConfig,
+    policy: GuardPolicy,
+    cycles: range,
+    requests_for: Callable[[int], Sequence[Request]],
+    on_cycle: Callable[[CycleReport], None] | None,
+    reference: torch.nn.Module,
+    tokenizer: object,
+    model: torch.nn.Module,
+    signer: HeadSigner,
+    consent: SQLiteConsentStore,
+) -> dict[str, Any]:
+    """Run the cycles; whatever happens, checkpoint, finish the log, sign, write the summary."""
+    started = time.time()
+    run_dir = Path(config.run_dir)
     reports: list[CycleReport] = []
     outcome = "completed"
     try:
-        for cycle in range(config.cycles):
-            requests = requests_for(cycle)
-            report = guard.run_cycle(cycle, requests, rng_seed=cycle_seed(config.seed, cycle))
+        for cycle in cycles:
+            report = guard.run_cycle(
+                cycle, requests_for(cycle), rng_seed=cycle_seed(config.seed, cycle)
+            )
             reports.append(report)
             if on_cycle is not None:
                 on_cycle(report)
@@ -134,27 +268,140 @@ def run(
         outcome = "failed"  # still close the log and write what was done, then re-raise
         raise
     finally:
-        final_sha = guard.checkpoint_live()
-        summary = build_summary(config, reports, final_sha, time.time() - started)
+        guard.save_checkpoint("final")
+        summary = build_summary(config, reports, guard.learner.live_sha256, time.time() - started)
+        summary["first_cycle"] = cycles.start
         summary["outcome"] = outcome
         summary["stopped_early"] = outcome != "completed"
         summary["kl_to_reference"] = round(
             probe_kl(model, reference, tokenizer, policy.gate.probe_texts), 6
         )
-        audit.append(
-            "run_end",
+        signer.log.append(
+            "run_finished",
             {
                 "outcome": outcome,
                 "cycles_completed": len(reports),
-                "live_sha256": final_sha,
+                "live_sha256": guard.learner.live_sha256,
                 "updates": summary["updates"],
             },
         )
-        summary["audit_head"] = audit.head
-        audit.close()
+        head = signer.sign()
+        summary["audit_head"] = signer.log.head
+        summary["signed_tree_size"] = head.tree_size
+        signer.log.close()
         consent.close()
+        if guard.replay_store is not None:
+            guard.replay_store.close()
         _write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _default_readers(
+    config: RunConfig,
+    policy: GuardPolicy,
+    feedback_source: FeedbackSource | None,
+    requests_for: Callable[[int], Sequence[Request]] | None,
+    consenting_subjects: Sequence[str],
+) -> tuple[FeedbackSource, Callable[[int], Sequence[Request]], Sequence[str]]:
+    """The seeded simulated readers, unless a feedback source and requests were given."""
+    if feedback_source is not None and requests_for is not None:
+        return feedback_source, requests_for, consenting_subjects
+    from guarded_rl.demo.users import Population, SimulatedFeedback
+
+    population = Population(config.population, seed=config.seed, purpose=policy.consent.purpose)
+    sim = SimulatedFeedback(population, seed=config.seed)
+
+    def population_requests(cycle: int) -> Sequence[Request]:
+        return population.requests(cycle, config.users_per_cycle, config.prompt)
+
+    return sim, population_requests, sim.consented_subjects(policy.consent.purpose)
+
+
+def _subjects_commitment(subjects: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(subjects)).encode()).hexdigest()
+
+
+def deterministic_torch() -> None:
+    """Bit-exact replay on CPU needs deterministic kernels."""
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@dataclass
+class OpenRun:
+    """An existing run, loaded for resume, replay or rollback."""
+
+    run_dir: Path
+    config: RunConfig
+    policy: GuardPolicy
+    history: RunHistory
+    model: torch.nn.Module
+    tokenizer: object
+    reference: torch.nn.Module
+    learner: CausalLMLearner
+    checkpoints: CheckpointStore
+    replay_store: ReplayStore
+    rebuilder: StateRebuilder
+    key: Any  # the signing key (None when not needed)
+
+
+def read_run_toml(run_dir: Path) -> tuple[RunConfig, GuardPolicy, str | None]:
+    path = run_dir / "run.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("not a run directory (no run.toml)", file=str(run_dir)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML: {exc}", file=str(path)) from None
+    run_table = dict(data.get("run", {}))
+    key_file = run_table.pop("key_file", None)
+    try:
+        config = RunConfig.model_validate(run_table)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(
+            exc, RunConfig, str(path), error_cls=InputError
+        ) from None
+    policy = parse_policy(data.get("policy", {}), source=str(path))
+    return config, policy, key_file
+
+
+def open_run(
+    run_dir: str | Path, *, key_file: Path | None = None, need_key: bool = True
+) -> OpenRun:
+    """Load a run's settings, verified history, model, reference and stores."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
+    config, policy, recorded_key = read_run_toml(run_dir)
+    history = RunHistory.load(run_dir)
+    key = None
+    if need_key:
+        path = Path(key_file) if key_file else Path(recorded_key or default_key_file(run_dir))
+        key = load_signing_key(path)
+    model, tokenizer = load_causal_lm(config.model)
+    checkpoints = CheckpointStore(run_dir / "checkpoints")
+    reference = copy.deepcopy(model).eval()
+    load_state(reference, checkpoints.load_model(history.started["base_checkpoint_id"]))
+    threads = history.started.get("torch_threads")
+    if isinstance(threads, int) and threads > 0:
+        torch.set_num_threads(threads)
+    deterministic_torch()
+    learner = CausalLMLearner(model, tokenizer, policy.learner, reference=reference)
+    replay_store = ReplayStore(run_dir / "feedback.sqlite")
+    rebuilder = StateRebuilder(history, learner, checkpoints, replay_store, learner.propose)
+    return OpenRun(
+        run_dir,
+        config,
+        policy,
+        history,
+        model,
+        tokenizer,
+        reference,
+        learner,
+        checkpoints,
+        replay_store,
+        rebuilder,
+        key,
+    )
 
 
 def build_guard(
@@ -167,6 +414,9 @@ def build_guard(
     audit: AuditLog,
     *,
     reference: torch.nn.Module | None = None,
+    signer: HeadSigner | None = None,
+    learner: CausalLMLearner | None = None,
+    replay_store: ReplayStore | None = None,
 ) -> Guard:
     """The default Guard for a causal LM: every stage's default implementation, wired.
 
@@ -174,7 +424,8 @@ def build_guard(
     (a copy of `model` as it is now, by default).
     """
     reference = reference if reference is not None else copy.deepcopy(model).eval()
-    learner = CausalLMLearner(model, tokenizer, policy.learner, reference=reference)
+    if learner is None:
+        learner = CausalLMLearner(model, tokenizer, policy.learner, reference=reference)
     return Guard(
         policy=policy,
         generator=LMGenerator(model, tokenizer, policy.learner),
@@ -189,7 +440,8 @@ def build_guard(
         gate=KLGate(policy.gate),
         audit=audit,
         checkpoints=CheckpointStore(run_dir / "checkpoints"),
-        current_state=lambda: state_of(model),
+        replay_store=replay_store or ReplayStore(run_dir / "feedback.sqlite"),
+        on_update_recorded=signer.sign if signer is not None else None,
     )
 
 
@@ -248,10 +500,11 @@ def _round(value: float) -> float | None:
     return None if value != value else round(value, 4)
 
 
-def _run_toml(config: RunConfig, policy: GuardPolicy) -> str:
+def _run_toml(config: RunConfig, policy: GuardPolicy, key_file: Path) -> str:
     import tomli_w
 
     run = {k: v for k, v in config.model_dump().items() if v is not None}
+    run["key_file"] = str(key_file)
     return tomli_w.dumps({"run": run, "policy": policy.model_dump()})
 
 
@@ -259,20 +512,66 @@ def policy_sha256(policy: GuardPolicy) -> str:
     return hashlib.sha256(canonical_json(policy.model_dump()).encode()).hexdigest()
 
 
-def _run_start(config: RunConfig, policy: GuardPolicy, base_sha: str) -> dict[str, Any]:
+def _versions() -> dict[str, Any]:
     import transformers
 
+    import guarded_rl
+
     return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "guarded_rl": guarded_rl.__version__,
+        "code": _code_version(),
+        "torch_threads": torch.get_num_threads(),
+        "device": "cpu",
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+    }
+
+
+def _code_version() -> str:
+    """The git commit of the package source when it runs from a checkout, else 'release'."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "release"
+    return out.stdout.strip() if out.returncode == 0 else "release"
+
+
+def _run_started(
+    config: RunConfig,
+    policy: GuardPolicy,
+    base_sha: str,
+    base_checkpoint: str,
+    run_id: str,
+    key: Any,
+) -> dict[str, Any]:
+    from cryptography.hazmat.primitives import serialization
+
+    public = key.public_key()
+    return {
+        "run_id": run_id,
         "config": config.model_dump(),
         "policy": policy.model_dump(),
         "policy_sha256": policy_sha256(policy),
+        "seed": config.seed,
         "base_sha256": base_sha,
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
+        "base_checkpoint_id": base_checkpoint,
+        "versions": _versions(),
         "torch_threads": torch.get_num_threads(),
+        "public_key": public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        "key_id": key_id(public),
     }
 
 

@@ -1,9 +1,12 @@
 """Append-only, hash-chained audit log (`audit.jsonl`).
 
-Each line is one entry: `{"seq", "ts", "kind", "data", "prev", "hash"}`, where `hash` is the
-SHA-256 of the canonical JSON of the other fields and `prev` is the previous entry's hash. Any
-edit, deletion or reordering breaks the chain at the first line touched. Entries hold only
-pseudonyms, counts and commitments, never text or identities.
+Each line is one entry in canonical JSON (sorted keys, no spaces, UTF-8, no NaN/Infinity):
+`{"hash", "payload", "prev", "seq", "ts", "type"}`. `hash` is the SHA-256 of the same object
+without `hash`, and `prev` is the previous entry's hash, so any changed byte, deletion,
+insertion or reordering breaks the chain at the first line touched. Because `hash` sorts
+first, a line's hash covers exactly the bytes that follow it: verification needs no
+re-serialisation. Entries hold only pseudonyms, counts and commitments, never texts or
+identities.
 """
 
 from __future__ import annotations
@@ -13,67 +16,99 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from guarded_rl.errors import AuditError
 
 GENESIS = "0" * 64
+_PREFIX = b'{"hash":"'
+_HASH_END = len(_PREFIX) + 64  # index of the closing quote of the hash value
 
 
-class AuditEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
     seq: int
     ts: float
-    kind: str
-    data: dict[str, Any]
+    type: str
+    payload: dict[str, Any]
     prev: str
     hash: str
 
 
 def canonical_json(value: Any) -> str:
-    """Stable JSON: sorted keys, no spaces, no NaN (NaN becomes null)."""
-    return json.dumps(_no_nan(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Stable JSON: sorted keys, no spaces, UTF-8 text, NaN/Infinity become null."""
+    return json.dumps(
+        _no_nan(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
-def entry_hash(seq: int, ts: float, kind: str, data: dict[str, Any], prev: str) -> str:
-    body = canonical_json({"seq": seq, "ts": ts, "kind": kind, "data": data, "prev": prev})
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+def entry_body(seq: int, ts: float, type_: str, payload: dict[str, Any], prev: str) -> bytes:
+    body = {"payload": payload, "prev": prev, "seq": seq, "ts": ts, "type": type_}
+    return canonical_json(body).encode("utf-8")
+
+
+def entry_hash(seq: int, ts: float, type_: str, payload: dict[str, Any], prev: str) -> str:
+    return hashlib.sha256(entry_body(seq, ts, type_, payload, prev)).hexdigest()
 
 
 class AuditLog:
-    """Writer for one run's audit log; reopening an existing log continues its chain."""
+    """Writer for one run's audit log; reopening an existing log continues its chain.
+
+    `entries_hashes` lists every entry's hash in order: the signer builds Merkle heads on it.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        entries = read_log(self.path) if self.path.exists() else []
-        self._seq = entries[-1].seq + 1 if entries else 0
-        self._prev = entries[-1].hash if entries else GENESIS
-        self._fh = self.path.open("a", encoding="utf-8")
+        self.entries_hashes: list[str] = []
+        if self.path.exists():
+            report = scan_log(self.path)
+            if report.problem is not None:
+                raise AuditError(
+                    f"audit log does not verify, refusing to append: {report.problem.reason}",
+                    file=str(self.path),
+                    field="seq",
+                    got=report.problem.seq,
+                )
+            self.entries_hashes = report.hashes
+        self._seq = len(self.entries_hashes)
+        self._prev = self.entries_hashes[-1] if self.entries_hashes else GENESIS
+        self._fh = self.path.open("ab")
 
     @property
     def head(self) -> str:
         """Hash of the last entry written (the genesis hash for an empty log)."""
         return self._prev
 
-    def append(self, kind: str, data: dict[str, Any]) -> AuditEntry:
-        data = _no_nan(data)
+    @property
+    def size(self) -> int:
+        return self._seq
+
+    def append(self, type_: str, payload: dict[str, Any]) -> AuditEntry:
+        """Write one entry and flush it to the OS (`sync` makes it durable)."""
+        payload = _no_nan(payload)
         ts = round(time.time(), 6)
-        digest = entry_hash(self._seq, ts, kind, data, self._prev)
-        entry = AuditEntry(seq=self._seq, ts=ts, kind=kind, data=data, prev=self._prev, hash=digest)
-        self._fh.write(canonical_json(entry.model_dump()) + "\n")
+        body = entry_body(self._seq, ts, type_, payload, self._prev)
+        digest = hashlib.sha256(body).hexdigest()
+        line = _PREFIX + digest.encode() + b'",' + body[1:] + b"\n"
+        self._fh.write(line)
         self._fh.flush()
+        entry = AuditEntry(self._seq, ts, type_, payload, self._prev, digest)
+        self.entries_hashes.append(digest)
         self._seq += 1
         self._prev = digest
         return entry
 
+    def sync(self) -> None:
+        """Make every written entry durable (before a signed head refers to them)."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            self.sync()
             self._fh.close()
 
     def __enter__(self) -> AuditLog:
@@ -83,44 +118,99 @@ class AuditLog:
         self.close()
 
 
-def read_log(path: str | Path) -> list[AuditEntry]:
-    """Parse every entry and check the chain; the first broken line raises `AuditError`."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise AuditError("no audit log", file=str(path)) from None
-    entries: list[AuditEntry] = []
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The first thing wrong with a log: which entry (seq = 0-based line) and why."""
+
+    seq: int
+    reason: str
+    torn: bool = False  # an incomplete last line (a write cut short), not a changed entry
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    hashes: list[str]  # hashes of the entries that verified, in order
+    problem: Problem | None
+
+
+def scan_log(path: str | Path) -> ScanReport:
+    """Check the chain line by line; stop at the first problem.
+
+    Fast: the hash is checked on the raw bytes, and only the small tail of each line
+    (`prev`, `seq`, `ts`, `type`) is parsed.
+    """
+    data = Path(path).read_bytes()
+    lines = data.split(b"\n")
+    last_complete = data.endswith(b"\n") or not data
+    if lines and lines[-1] == b"":
+        lines.pop()
+    hashes: list[str] = []
     prev = GENESIS
-    for number, line in enumerate(lines, start=1):
-        where = f"{path}:{number}"
-        try:
-            entry = AuditEntry.model_validate_json(line)
-        except ValidationError:
-            raise AuditError("not an audit entry", file=where, expected="one JSON entry") from None
-        if entry.seq != number - 1:
-            raise AuditError(
-                "sequence gap", file=where, field="seq", got=entry.seq, expected=str(number - 1)
+    sha256 = hashlib.sha256
+    for seq, raw in enumerate(lines):
+        torn = seq == len(lines) - 1 and not last_complete
+        if torn:
+            return ScanReport(hashes, Problem(seq, "torn last line (an incomplete write)", True))
+        reason = _check_line(raw, seq, prev, sha256)
+        if reason is not None:
+            return ScanReport(hashes, Problem(seq, reason))
+        prev = raw[len(_PREFIX) : _HASH_END].decode()
+        hashes.append(prev)
+    return ScanReport(hashes, None)
+
+
+def _check_line(raw: bytes, seq: int, prev: str, sha256: Any) -> str | None:
+    if not raw.startswith(_PREFIX) or raw[_HASH_END : _HASH_END + 2] != b'",':
+        return "not an audit entry"
+    claimed = raw[len(_PREFIX) : _HASH_END]
+    body = b"{" + raw[_HASH_END + 2 :]
+    if sha256(body).hexdigest().encode() != claimed:
+        return "entry was modified (hash does not match its content)"
+    at = body.rfind(b',"prev":"')
+    if at < 0:
+        return "entry has no prev field"
+    try:
+        tail = json.loads(b"{" + body[at + 1 :])
+    except ValueError:
+        return "entry is not valid JSON"
+    if tail.get("seq") != seq:
+        return (
+            f"sequence number {tail.get('seq')} where {seq} was expected "
+            "(inserted, deleted or reordered entry)"
+        )
+    if tail.get("prev") != prev:
+        return "chain broken: prev is not the hash of the previous entry"
+    if not isinstance(tail.get("type"), str) or not isinstance(tail.get("ts"), int | float):
+        return "entry lacks type or ts"
+    return None
+
+
+def iter_entries(path: str | Path) -> Iterator[AuditEntry]:
+    """Parse entries in order (no verification: use `read_log` for that)."""
+    with Path(path).open("rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                return
+            obj = json.loads(raw)
+            yield AuditEntry(
+                obj["seq"], obj["ts"], obj["type"], obj["payload"], obj["prev"], obj["hash"]
             )
-        if entry.prev != prev:
-            raise AuditError(
-                "chain broken",
-                file=where,
-                field="prev",
-                got=entry.prev[:12],
-                expected=f"{prev[:12]} (hash of the previous entry)",
-            )
-        if entry_hash(entry.seq, entry.ts, entry.kind, entry.data, entry.prev) != entry.hash:
-            raise AuditError(
-                "entry was modified",
-                file=where,
-                field="hash",
-                got=entry.hash[:12],
-                expected="the SHA-256 of the entry",
-            )
-        entries.append(entry)
-        prev = entry.hash
-    return entries
+
+
+def read_log(path: str | Path) -> list[AuditEntry]:
+    """Every entry, after checking the whole chain; the first problem raises `AuditError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise AuditError("no audit log", file=str(path))
+    report = scan_log(path)
+    if report.problem is not None:
+        raise AuditError(
+            report.problem.reason,
+            file=f"{path}:{report.problem.seq + 1}",
+            field="seq",
+            got=report.problem.seq,
+        )
+    return list(iter_entries(path))
 
 
 def _no_nan(value: Any) -> Any:

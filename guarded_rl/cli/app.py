@@ -13,7 +13,7 @@ import traceback
 import click
 import typer
 
-from guarded_rl.cli import policy_cmd, run_cmd
+from guarded_rl.cli import audit_cmd, policy_cmd, replay_cmd, run_cmd
 from guarded_rl.errors import GuardedRLError
 
 app = typer.Typer(
@@ -25,7 +25,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("run")(run_cmd.run)
+app.command("replay")(replay_cmd.replay)
+app.command("rollback")(replay_cmd.rollback)
 app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 def main(argv: list[str] | None = None) -> None:

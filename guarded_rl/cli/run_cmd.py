@@ -29,7 +29,9 @@ def run(
         "--model",
         help="save_pretrained directory or cached hub id (default: embedded).",
     ),
-    cycles: int = typer.Option(40, "--cycles", help="Number of generate → update cycles."),
+    cycles: int | None = typer.Option(
+        None, "--cycles", help="Generate → update cycles (default 40; with --resume: as before)."
+    ),
     run_dir: Path | None = typer.Option(  # noqa: B008
         None, "--run-dir", help="New or empty directory for this run (default: runs/<time>)."
     ),
@@ -39,9 +41,19 @@ def run(
     interactive: bool = typer.Option(
         False, "--interactive", help="You rate each shown item at the terminal."
     ),
+    resume_dir: Path | None = typer.Option(  # noqa: B008
+        None, "--resume", help="Continue this run from its live weights (e.g. after a rollback)."
+    ),
+    key_file: Path | None = typer.Option(  # noqa: B008
+        None, "--key-file", help="Signing key path (new runs: created there; default RUN_DIR.key)."
+    ),
 ) -> None:
     """Run guarded cycles and write the run directory (audit log, checkpoints, summary)."""
     console = Console(soft_wrap=True)
+    if resume_dir is not None:
+        _resume(console, resume_dir, cycles, key_file)
+        return
+    cycles = 40 if cycles is None else cycles
     guard_policy = load_policy(policy)
     directory = run_dir or Path("runs") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
     try:
@@ -69,7 +81,9 @@ def run(
         f"→ {directory}"
     )
     if interactive:
-        summary = run_guarded(config, guard_policy, on_cycle=_line_printer(console), **extra)
+        summary = run_guarded(
+            config, guard_policy, on_cycle=_line_printer(console), key_file=key_file, **extra
+        )
     else:
         with Progress(
             TextColumn("cycles"),
@@ -86,9 +100,20 @@ def run(
                 printer(report)
                 progress.advance(task)
 
-            summary = run_guarded(config, guard_policy, on_cycle=on_cycle)
+            summary = run_guarded(config, guard_policy, on_cycle=on_cycle, key_file=key_file)
     console.print(_final_table(summary))
     console.print(f"run directory: {directory}")
+
+
+def _resume(console: Console, run_dir: Path, cycles: int | None, key_file: Path | None) -> None:
+    from guarded_rl.runner import resume
+
+    if cycles is not None and cycles < 1:
+        raise InputError("must be at least 1", field="--cycles", got=cycles)
+    console.print(f"guarded-rl run: resuming {run_dir}")
+    summary = resume(run_dir, cycles=cycles, key_file=key_file, on_cycle=_line_printer(console))
+    console.print(_final_table(summary))
+    console.print(f"run directory: {run_dir}")
 
 
 def _interactive_sources(console: Console, purpose: str, prompt: str) -> dict[str, Any]:

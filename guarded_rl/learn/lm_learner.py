@@ -62,4 +62,4 @@ class CausalLMLearner(ProposingLearner):
             stats["samples"] = float(len(batch))
             return loss, stats
 
-        return self._propose(batch.cycle, loss_fn)
+        return self._propose(batch.cycle, loss_fn, advantages)

@@ -8,14 +8,16 @@ travel in the `UpdateProposal`; `apply` installs them only after the gate approv
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from guarded_rl.errors import AuditError, GuardBlockedError
 from guarded_rl.records import UpdateProposal
-from guarded_rl.weights import load_state, state_of, state_sha256
+from guarded_rl.weights import State, load_state, state_of, state_sha256
 
 LossFn = Callable[[], tuple[torch.Tensor, dict[str, float]]]
 
@@ -36,7 +38,19 @@ class ProposingLearner:
         """Commitment to the weights being served now."""
         return self._live_sha256
 
-    def _propose(self, cycle: int, loss_fn: LossFn) -> UpdateProposal:
+    def checkpoint_state(self) -> tuple[State, dict[str, Any]]:
+        """The live weights and optimizer state: what a checkpoint must hold to resume."""
+        return state_of(self.module), self.optimizer.state_dict()
+
+    def restore(self, model_state: State, optimizer_state: dict[str, Any]) -> None:
+        """Make a stored state live (rollback, resume, replay)."""
+        load_state(self.module, model_state)
+        self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
+        self._live_sha256 = state_sha256(state_of(self.module))
+
+    def _propose(
+        self, cycle: int, loss_fn: LossFn, advantages: torch.Tensor | None = None
+    ) -> UpdateProposal:
         base_state = state_of(self.module, clone=True)
         base_opt = copy.deepcopy(self.optimizer.state_dict())
         try:
@@ -59,6 +73,7 @@ class ProposingLearner:
             load_state(self.module, base_state)
             self.optimizer.load_state_dict(base_opt)
         stats = {**stats, "grad_norm": float(grad_norm)}
+        advantage_list = tuple(float(a) for a in advantages) if advantages is not None else ()
         return UpdateProposal(
             cycle=cycle,
             base_sha256=self._live_sha256,
@@ -66,6 +81,8 @@ class ProposingLearner:
             candidate_state=candidate,
             optimizer_state=candidate_opt,
             stats=stats,
+            advantages=advantage_list,
+            layer_change=layer_change(base_state, candidate),
         )
 
     def apply(self, proposal: UpdateProposal) -> None:
@@ -81,3 +98,23 @@ class ProposingLearner:
         # a copy: the optimizer mutates its state in place, the proposal is a record
         self.optimizer.load_state_dict(copy.deepcopy(proposal.optimizer_state))
         self._live_sha256 = proposal.candidate_sha256
+
+
+_LAYER = re.compile(r"^(.*?\.\d+)\.|^(.*)\.[^.]+$")
+
+
+def layer_of(name: str) -> str:
+    """`transformer.h.3.attn.c_attn.weight` → `transformer.h.3`; `wte.weight` → `wte`."""
+    match = _LAYER.match(name)
+    if match is None:
+        return name
+    return match.group(1) or match.group(2)
+
+
+def layer_change(before: State, after: State) -> dict[str, float]:
+    """L2 norm of the parameter change per layer (what an explanation shows)."""
+    sums: dict[str, float] = {}
+    for name, tensor in after.items():
+        delta = (tensor.float() - before[name].float()).pow(2).sum().item()
+        sums[layer_of(name)] = sums.get(layer_of(name), 0.0) + delta
+    return {layer: round(total**0.5, 8) for layer, total in sorted(sums.items())}

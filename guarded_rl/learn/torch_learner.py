@@ -91,4 +91,4 @@ class TorchPolicyLearner(ProposingLearner):
             stats["samples"] = float(n)
             return loss, stats
 
-        return self._propose(cycle, loss_fn)
+        return self._propose(cycle, loss_fn, advantages)

@@ -1,0 +1,151 @@
+"""A run's history as its audit log tells it, and the weights at any point of it.
+
+`RunHistory` indexes a verified log: proposals and applied updates by cycle, checkpoints by
+the weights they hold, rollbacks, and which weights are live. `StateRebuilder` gives the model
+and optimizer state for any recorded weights commitment: from a checkpoint when one exists,
+otherwise by re-executing the recorded updates from the nearest earlier checkpoint (and
+checking every step reproduces its commitment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.log import AuditEntry, read_log
+from guarded_rl.consent.replay_store import ReplayStore
+from guarded_rl.errors import AuditError, InputError
+from guarded_rl.learn.proposing import ProposingLearner
+from guarded_rl.records import Batch, UpdateProposal
+from guarded_rl.weights import State
+
+LIVE_CHANGING = ("update_applied", "rollback")
+
+
+@dataclass
+class RunHistory:
+    run_dir: Path
+    entries: list[AuditEntry]
+    proposals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    outcomes: dict[int, str] = field(default_factory=dict)  # cycle -> approved/pending/rejected
+    applied: dict[int, dict[str, Any]] = field(default_factory=dict)
+    checkpoints: dict[str, str] = field(default_factory=dict)  # model sha -> checkpoint id
+    produced_by: dict[str, int] = field(default_factory=dict)  # model sha -> applying cycle
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunHistory:
+        """Index the run's audit log; the chain must verify first."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
+        history = cls(run_dir, read_log(run_dir / "audit.jsonl"))
+        for entry in history.entries:
+            p = entry.payload
+            if entry.type == "update_proposed":
+                history.proposals[p["cycle"]] = p
+            elif entry.type in ("update_approved", "update_pending", "update_rejected"):
+                history.outcomes[p["cycle"]] = entry.type.removeprefix("update_")
+            elif entry.type == "update_applied":
+                history.applied[p["cycle"]] = p
+                history.produced_by[p["model_sha256"]] = p["cycle"]
+            elif entry.type in ("checkpoint_saved", "rollback") and p.get("with_optimizer"):
+                history.checkpoints[p["model_sha256"]] = p["checkpoint_id"]
+        if not history.entries or history.entries[0].type != "run_started":
+            raise AuditError("audit log does not start with run_started", file=str(run_dir))
+        return history
+
+    @property
+    def started(self) -> dict[str, Any]:
+        return self.entries[0].payload
+
+    def live_sha256(self) -> str:
+        """Weights live at the end of the log (after the last update or rollback)."""
+        live = self.started["base_sha256"]
+        for entry in self.entries:
+            if entry.type in LIVE_CHANGING:
+                live = entry.payload["model_sha256"]
+        return live
+
+    def last_cycle(self) -> int:
+        cycles = [e.payload["cycle"] for e in self.entries if "cycle" in e.payload]
+        return max(cycles) if cycles else -1
+
+    def entries_of(self, cycle: int) -> list[AuditEntry]:
+        return [e for e in self.entries if e.payload.get("cycle") == cycle]
+
+
+class StateRebuilder:
+    """Model + optimizer state for recorded weights, from checkpoints and replayed updates."""
+
+    def __init__(
+        self,
+        history: RunHistory,
+        learner: ProposingLearner,
+        checkpoints: CheckpointStore,
+        replay_store: ReplayStore,
+        propose: Any,
+    ) -> None:
+        self.history = history
+        self.learner = learner
+        self.checkpoints = checkpoints
+        self.replay_store = replay_store
+        self._propose = propose  # batch -> UpdateProposal on the learner's live state
+        self._cache: dict[str, tuple[State, dict[str, Any]]] = {}
+
+    def recorded_batch(self, cycle: int) -> Batch:
+        """The batch of an update, checked against the commitment in its audit entry."""
+        from guarded_rl.guard import batch_commitment
+
+        batch = self.replay_store.load_batch(cycle)
+        if batch_commitment(batch) != self.history.proposals[cycle]["batch_sha256"]:
+            raise AuditError(
+                "replay inputs do not match the batch commitment in the log",
+                field="cycle",
+                got=cycle,
+            )
+        return batch
+
+    def recompute(self, cycle: int) -> UpdateProposal:
+        """Re-execute the update of `cycle` from its parent state."""
+        parent = self.history.proposals[cycle]["base_sha256"]
+        state, optimizer = self.state_for(parent)
+        batch = self.recorded_batch(cycle)
+        self.learner.restore(state, optimizer)
+        return self._propose(batch)
+
+    def remember(self, model_sha256: str, state: State, optimizer: dict[str, Any]) -> None:
+        """Keep a reproduced state: the next update's parent is usually this one."""
+        if len(self._cache) >= 3:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[model_sha256] = (state, optimizer)
+
+    def state_for(self, model_sha256: str) -> tuple[State, dict[str, Any]]:
+        if model_sha256 in self._cache:
+            return self._cache[model_sha256]
+        checkpoint_id = self.history.checkpoints.get(model_sha256)
+        if checkpoint_id is not None:
+            state, optimizer = self.checkpoints.load(checkpoint_id)
+            if optimizer is None:
+                raise AuditError(
+                    "checkpoint lacks optimizer state", field="checkpoint_id", got=checkpoint_id
+                )
+        else:
+            cycle = self.history.produced_by.get(model_sha256)
+            if cycle is None:
+                raise AuditError(
+                    "no checkpoint and no recorded update produces these weights",
+                    field="model_sha256",
+                    got=model_sha256[:12],
+                )
+            proposal = self.recompute(cycle)
+            if proposal.candidate_sha256 != model_sha256:
+                raise AuditError(
+                    "re-executing the update does not reproduce its recorded weights",
+                    field="cycle",
+                    got=cycle,
+                )
+            state, optimizer = proposal.candidate_state, proposal.optimizer_state
+        self.remember(model_sha256, state, optimizer)
+        return state, optimizer

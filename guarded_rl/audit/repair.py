@@ -1,0 +1,92 @@
+"""`guarded-rl audit repair`: recover from a crash, and nothing else.
+
+A process killed mid-write can leave a torn last line, and entries written after the last
+signed head. Repair removes only a torn tail, re-signs complete entries with the run's key,
+and appends a `repair` entry saying exactly what it did. A log whose complete entries do not
+chain (a changed, removed or reordered entry) is refused: that is tampering, not a crash.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from guarded_rl.audit.head import load_signing_key, read_head
+from guarded_rl.audit.log import AuditLog, scan_log
+from guarded_rl.audit.signer import HEAD_FILE, HeadSigner, default_key_file, origin_of
+from guarded_rl.errors import AuditError, InputError, IntegrityError
+
+
+def repair_run(run_dir: str | Path, *, key_file: Path | None = None) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    log_path = run_dir / "audit.jsonl"
+    if not log_path.is_file():
+        raise InputError("not a run directory (no audit.jsonl)", field="RUN_DIR", got=str(run_dir))
+    scan = scan_log(log_path)
+    removed = 0
+    torn_seq = None
+    if scan.problem is not None:
+        if not scan.problem.torn:
+            raise IntegrityError(
+                f"not a crash: {scan.problem.reason}; refusing to repair",
+                field="seq",
+                got=scan.problem.seq,
+            )
+        torn_seq = scan.problem.seq
+        size = log_path.stat().st_size
+        keep = log_path.read_bytes().rfind(b"\n") + 1
+        with log_path.open("r+b") as fh:
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        removed = size - keep
+    try:
+        signed_before = read_head(run_dir / HEAD_FILE).tree_size
+    except AuditError:
+        signed_before = 0
+    if signed_before > len(scan.hashes):
+        raise IntegrityError(
+            "the signed head covers more entries than the log holds (entries removed)",
+            field="seq",
+            got=len(scan.hashes),
+        )
+    if torn_seq is None and signed_before == len(scan.hashes):
+        return {"repaired": False}
+    key_path = key_file or _recorded_key_file(run_dir) or default_key_file(run_dir)
+    key = load_signing_key(Path(key_path))
+    audit = AuditLog(log_path)
+    first = next(iter(_first_payload(log_path)), {})
+    signer = HeadSigner(audit, key, origin_of(first.get("run_id", "unknown")), run_dir / HEAD_FILE)
+    payload = {
+        "torn_tail_removed_bytes": removed,
+        "torn_seq": torn_seq,
+        "resigned_from_seq": signed_before,
+        "resigned_to_seq": len(scan.hashes) - 1,
+    }
+    audit.append("repair", payload)
+    signer.sign()
+    audit.close()
+    return {"repaired": True, **payload}
+
+
+def _recorded_key_file(run_dir: Path) -> str | None:
+    import tomllib
+
+    try:
+        data = tomllib.loads((run_dir / "run.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    value = data.get("run", {}).get("key_file")
+    return value if isinstance(value, str) else None
+
+
+def _first_payload(log_path: Path) -> list[dict[str, Any]]:
+    import json
+
+    with log_path.open("rb") as fh:
+        line = fh.readline()
+    try:
+        return [json.loads(line)["payload"]] if line.endswith(b"\n") else []
+    except (ValueError, KeyError):
+        return []

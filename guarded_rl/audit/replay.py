@@ -1,0 +1,121 @@
+"""Re-executing recorded updates, and rolling back to one.
+
+Replay starts each update from its parent weights and optimizer state (a checkpoint, or the
+re-executed previous updates) with the recorded batch, and compares the resulting weights
+with the commitment in the log, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from guarded_rl.audit.log import AuditLog
+from guarded_rl.audit.signer import HEAD_FILE, HeadSigner, origin_of
+from guarded_rl.consent.replay_store import ReplayInputsErased
+from guarded_rl.errors import AuditError, InputError
+
+if TYPE_CHECKING:
+    from guarded_rl.runner import OpenRun
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayLine:
+    cycle: int
+    status: str  # reproduced | differs | not replayable
+    detail: str = ""
+    max_abs_diff: float | None = None
+
+
+def replay_updates(opened: OpenRun, update: int | None = None) -> list[ReplayLine]:
+    history = opened.history
+    if update is not None and update not in history.proposals:
+        known = sorted(history.proposals)
+        raise InputError(
+            "no recorded update for this cycle",
+            field="--update",
+            got=update,
+            expected=f"one of {known[:10]}{' ...' if len(known) > 10 else ''}",
+        )
+    cycles = [update] if update is not None else sorted(history.proposals)
+    lines = []
+    for cycle in cycles:
+        recorded = history.proposals[cycle]["candidate_sha256"]
+        try:
+            proposal = opened.rebuilder.recompute(cycle)
+        except ReplayInputsErased as exc:
+            lines.append(ReplayLine(cycle, "not replayable", exc.message))
+            continue
+        except AuditError as exc:
+            lines.append(ReplayLine(cycle, "not replayable", exc.one_line()))
+            continue
+        if proposal.candidate_sha256 == recorded:
+            opened.rebuilder.remember(recorded, proposal.candidate_state, proposal.optimizer_state)
+            lines.append(ReplayLine(cycle, "reproduced", recorded[:12], 0.0))
+            continue
+        diff = _largest_difference(opened, recorded, proposal.candidate_state)
+        lines.append(
+            ReplayLine(
+                cycle,
+                "differs",
+                f"got {proposal.candidate_sha256[:12]}, recorded {recorded[:12]}",
+                diff,
+            )
+        )
+    return lines
+
+
+def _largest_difference(opened: OpenRun, recorded: str, state: dict[str, Any]) -> float | None:
+    """Max |difference| against the recorded weights, when they are stored somewhere."""
+    checkpoint_id = opened.history.checkpoints.get(recorded) or next(
+        (
+            e.payload["checkpoint_id"]
+            for e in opened.history.entries
+            if e.type == "update_pending" and e.payload.get("candidate_sha256") == recorded
+        ),
+        None,
+    )
+    if checkpoint_id is None:
+        return None
+    stored = opened.checkpoints.load_model(checkpoint_id)
+    return max(float((stored[k] - state[k]).abs().max()) for k in stored)
+
+
+def rollback_to(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
+    """Make the weights and optimizer state after `to_update` live again, on the record."""
+    history = opened.history
+    if to_update not in history.applied:
+        applied = sorted(history.applied)
+        raise InputError(
+            "that update was never applied",
+            field="--to",
+            got=to_update,
+            expected=f"an applied update: {applied[:10]}{' ...' if len(applied) > 10 else ''}",
+        )
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InputError(
+            "a rollback needs a reason",
+            field="--reason",
+            got="",
+            expected="a short text saying why",
+        )
+    target = history.applied[to_update]["model_sha256"]
+    state, optimizer = opened.rebuilder.state_for(target)
+    checkpoint_id = opened.checkpoints.save(state, optimizer)
+    audit = AuditLog(opened.run_dir / "audit.jsonl")
+    signer = HeadSigner(
+        audit, opened.key, origin_of(history.started["run_id"]), opened.run_dir / HEAD_FILE
+    )
+    payload = {
+        "to_update": to_update,
+        "reason": reason[:500],
+        "model_sha256": target,
+        "checkpoint_id": checkpoint_id,
+        "with_optimizer": True,
+        "previous_live_sha256": history.live_sha256(),
+    }
+    audit.append("rollback", payload)
+    signer.sign()
+    audit.close()
+    return payload

@@ -1,0 +1,148 @@
+"""`guarded-rl audit verify`: prove a run directory's log is the one that was signed.
+
+Checks, in order: the hash chain line by line; the signed head's signature; that the head
+covers exactly the log (no entry appended after signing, none cut off); the Merkle root; the
+public key against the one the log recorded at its start; every checkpoint the log refers to;
+and, with an anchor (an earlier head kept elsewhere), that the log still extends it.
+The first problem is reported with the entry (seq) it concerns, or `head`/`anchor`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.head import SignedHead, key_id, load_public_key, read_head, verify_head
+from guarded_rl.audit.log import scan_log
+from guarded_rl.audit.merkle import merkle_root
+from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE
+from guarded_rl.errors import AuditError, InputError
+
+_CHECKPOINT_KEY = b'"checkpoint_id":"'
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    signed_size: int = 0
+    root_hash: str = ""
+    checkpoints: int = 0
+    failure: str | None = None  # one line: where and why
+    failure_seq: int | None = None
+    torn: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def fail(self, where: str, reason: str, seq: int | None = None) -> VerifyReport:
+        self.failure = f"{where}: {reason}"
+        self.failure_seq = seq
+        return self
+
+
+def verify_run(
+    run_dir: str | Path, *, public_key: Path | None = None, anchor: Path | None = None
+) -> VerifyReport:
+    run_dir = Path(run_dir)
+    log_path = run_dir / "audit.jsonl"
+    if not run_dir.is_dir():
+        raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
+    if not log_path.is_file():
+        raise InputError("not a run directory (no audit.jsonl)", field="RUN_DIR", got=str(run_dir))
+    report = VerifyReport()
+    scan = scan_log(log_path)
+    report.entries = len(scan.hashes)
+    if scan.problem is not None:
+        report.torn = scan.problem.torn
+        reason = scan.problem.reason
+        if scan.problem.torn:
+            reason += "; `guarded-rl audit repair` removes it"
+        return report.fail(f"seq {scan.problem.seq}", reason, scan.problem.seq)
+
+    try:
+        head = read_head(run_dir / HEAD_FILE)
+        key_path = public_key or run_dir / PUBLIC_KEY_FILE
+        key = load_public_key(key_path)
+    except AuditError as exc:
+        return report.fail("head", exc.one_line())
+    if not verify_head(head, key):
+        return report.fail(
+            "head", "signature does not verify with the public key (swapped or forged head)"
+        )
+    report.signed_size, report.root_hash = head.tree_size, head.root_hash
+    if head.tree_size > len(scan.hashes):
+        seq = len(scan.hashes)
+        return report.fail(
+            f"seq {seq}",
+            f"log has {len(scan.hashes)} entries but the signed head covers {head.tree_size}: "
+            "entries were removed (truncated tail)",
+            seq,
+        )
+    if merkle_root([bytes.fromhex(h) for h in scan.hashes[: head.tree_size]]) != bytes.fromhex(
+        head.root_hash
+    ):
+        return report.fail(
+            "head", "Merkle root does not match the log (entries rewritten, or another log's head)"
+        )
+    if head.tree_size < len(scan.hashes):
+        seq = head.tree_size
+        return report.fail(
+            f"seq {seq}",
+            f"entry is not covered by the signed head ({len(scan.hashes) - head.tree_size} "
+            "entries appended after the last signature: forged, or a crash before signing; "
+            "`guarded-rl audit repair` re-signs with the run's key)",
+            seq,
+        )
+
+    lines = log_path.read_bytes().split(b"\n")
+    first = json.loads(lines[0]) if lines and lines[0] else {}
+    recorded_key = first.get("payload", {}).get("key_id")
+    if recorded_key is not None and recorded_key != key_id(key):
+        return report.fail("head", "public key differs from the one recorded at run start")
+
+    store = CheckpointStore(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else None
+    for seq, raw in enumerate(lines[: len(scan.hashes)]):
+        if _CHECKPOINT_KEY not in raw:
+            continue
+        payload = json.loads(raw)["payload"]
+        checkpoint_id = payload.get("checkpoint_id")
+        if not checkpoint_id:
+            continue
+        if store is None:
+            return report.fail(f"seq {seq}", "checkpoints/ directory is missing", seq)
+        try:
+            store.verify(checkpoint_id)
+        except AuditError as exc:
+            return report.fail(
+                f"seq {seq}", f"checkpoint {checkpoint_id[:12]}: {exc.one_line()}", seq
+            )
+        report.checkpoints += 1
+
+    if anchor is not None:
+        problem = _check_anchor(anchor, key, scan.hashes)
+        if problem is not None:
+            return report.fail("anchor", problem)
+        report.notes.append(f"extends anchor {anchor}")
+    return report
+
+
+def _check_anchor(anchor: Path, key: object, hashes: list[str]) -> str | None:
+    try:
+        earlier: SignedHead = read_head(anchor)
+    except AuditError as exc:
+        return exc.one_line()
+    if not verify_head(earlier, key):  # type: ignore[arg-type]
+        return "anchor's signature does not verify with the public key"
+    if earlier.tree_size > len(hashes):
+        return f"log has {len(hashes)} entries, fewer than the anchor's {earlier.tree_size}"
+    root = merkle_root([bytes.fromhex(h) for h in hashes[: earlier.tree_size]])
+    if root != bytes.fromhex(earlier.root_hash):
+        return (
+            f"the first {earlier.tree_size} entries differ from those the anchor signed "
+            "(history was rewritten)"
+        )
+    return None

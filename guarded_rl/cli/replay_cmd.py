@@ -1,0 +1,58 @@
+"""`guarded-rl replay` and `guarded-rl rollback`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from guarded_rl.errors import IntegrityError
+
+
+def replay(
+    run_dir: Path = typer.Argument(..., help="The run directory."),  # noqa: B008
+    update: int | None = typer.Option(None, "--update", help="Only the update of this cycle."),
+) -> None:
+    """Re-execute recorded updates and check the weights are bit-identical."""
+    from guarded_rl.audit.replay import replay_updates
+    from guarded_rl.runner import open_run
+
+    opened = open_run(run_dir, need_key=False)
+    console = Console(soft_wrap=True)
+    lines = replay_updates(opened, update)
+    colours = {"reproduced": "green", "differs": "red", "not replayable": "yellow"}
+    for line in lines:
+        extra = (
+            f" (largest difference {line.max_abs_diff:g})"
+            if line.status == "differs" and line.max_abs_diff is not None
+            else ""
+        )
+        console.print(
+            f"update {line.cycle:>3}: [{colours[line.status]}]{line.status}[/] {line.detail}{extra}"
+        )
+    differing = [line.cycle for line in lines if line.status == "differs"]
+    if differing:
+        raise IntegrityError(
+            f"{len(differing)} update(s) did not reproduce", field="update", got=differing[0]
+        )
+
+
+def rollback(
+    run_dir: Path = typer.Argument(..., help="The run directory."),  # noqa: B008
+    to: int = typer.Option(..., "--to", help="The applied update (cycle) to return to."),
+    reason: str = typer.Option(..., "--reason", help="Why: recorded in the audit log."),
+    key_file: Path | None = typer.Option(  # noqa: B008
+        None, "--key-file", help="The run's signing key (default: as recorded in run.toml)."
+    ),
+) -> None:
+    """Restore model and optimizer state after an update; `run --resume` continues from it."""
+    from guarded_rl.audit.replay import rollback_to
+    from guarded_rl.runner import open_run
+
+    opened = open_run(run_dir, key_file=key_file)
+    payload = rollback_to(opened, to, reason)
+    typer.echo(
+        f"rolled back {run_dir} to update {to} (weights {payload['model_sha256'][:12]}); "
+        f"`guarded-rl run --resume {run_dir}` continues from there"
+    )

@@ -1,0 +1,160 @@
+"""Replay inputs, encrypted per subject so that erasing a subject makes them unrecoverable.
+
+Replaying an update needs exactly what the learner saw: token ids and rewards of every
+sample in its batch. Those rows belong to the people whose feedback made them, so each row is
+sealed with AES-256-GCM under a key of its subject. Erasure deletes the key (and the rows):
+crypto-shredding. Any update whose batch held an erased subject's row is then reported as
+not replayable, never silently replayed with a hole in its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from guarded_rl.errors import AuditError
+from guarded_rl.records import Batch, Sample
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS subject_keys (
+    subject TEXT PRIMARY KEY,
+    key BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replay_inputs (
+    cycle INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    PRIMARY KEY (cycle, position)
+);
+CREATE TABLE IF NOT EXISTS replay_batches (
+    cycle INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL
+);
+"""
+
+
+class ReplayInputsErased(AuditError):
+    """The batch of an update held rows of a subject whose data was erased."""
+
+
+class ReplayStore:
+    """Sealed batches in the run's `feedback.sqlite`, one key per subject."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA secure_delete = ON")  # erased keys do not linger in free pages
+        self._db.executescript(_SCHEMA)
+        self._keys: dict[str, bytes] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _key(self, subject: str, *, create: bool) -> bytes | None:
+        if subject in self._keys:
+            return self._keys[subject]
+        row = self._db.execute(
+            "SELECT key FROM subject_keys WHERE subject = ?", (subject,)
+        ).fetchone()
+        if row is None:
+            if not create:
+                return None
+            key = AESGCM.generate_key(bit_length=256)
+            self._db.execute("INSERT INTO subject_keys VALUES (?, ?)", (subject, key))
+        else:
+            key = bytes(row[0])
+        self._keys[subject] = key
+        return key
+
+    def store_batch(self, batch: Batch) -> None:
+        """Seal every row of the batch under its subject's key (one transaction)."""
+        rows = []
+        with self._db:
+            for position, (sample, reward, group) in enumerate(
+                zip(batch.samples, batch.rewards, batch.group_keys, strict=True)
+            ):
+                key = self._key(sample.subject, create=True)
+                if key is None:  # never: create=True always yields a key
+                    raise AuditError("no key for subject", field="subject")
+                plain = json.dumps(
+                    {
+                        "sample_id": sample.sample_id,
+                        "prompt_ids": list(sample.prompt_ids),
+                        "completion_ids": list(sample.completion_ids),
+                        "reward": reward,
+                        "group_key": group,
+                    },
+                    separators=(",", ":"),
+                ).encode()
+                nonce = os.urandom(12)
+                sealed = AESGCM(key).encrypt(nonce, plain, _aad(batch.cycle, position))
+                rows.append((batch.cycle, position, sample.subject, nonce, sealed))
+            self._db.executemany("INSERT INTO replay_inputs VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.execute(
+                "INSERT OR REPLACE INTO replay_batches VALUES (?, ?)", (batch.cycle, len(rows))
+            )
+
+    def load_batch(self, cycle: int) -> Batch:
+        """The batch of `cycle` as the learner saw it, or `ReplayInputsErased`."""
+        size_row = self._db.execute(
+            "SELECT size FROM replay_batches WHERE cycle = ?", (cycle,)
+        ).fetchone()
+        if size_row is None:
+            raise AuditError("no replay inputs recorded for this update", field="cycle", got=cycle)
+        rows = self._db.execute(
+            "SELECT position, subject, nonce, ciphertext FROM replay_inputs WHERE cycle = ? "
+            "ORDER BY position",
+            (cycle,),
+        ).fetchall()
+        erased = {subject for _, subject, _, _ in rows if self._key(subject, create=False) is None}
+        if len(rows) != size_row[0] or erased:
+            missing = size_row[0] - len(rows)
+            raise ReplayInputsErased(
+                f"inputs erased under a consent revocation ({len(erased) or missing} "
+                "subject(s) or row(s) gone)",
+                field="cycle",
+                got=cycle,
+            )
+        samples, rewards, groups = [], [], []
+        for position, subject, nonce, sealed in rows:
+            key = self._key(subject, create=False)
+            if key is None:
+                raise ReplayInputsErased("inputs erased", field="cycle", got=cycle)
+            plain = json.loads(
+                AESGCM(key).decrypt(bytes(nonce), bytes(sealed), _aad(cycle, position))
+            )
+            samples.append(
+                Sample(
+                    sample_id=plain["sample_id"],
+                    cycle=cycle,
+                    subject=subject,
+                    prompt="",
+                    text="",
+                    prompt_ids=tuple(plain["prompt_ids"]),
+                    completion_ids=tuple(plain["completion_ids"]),
+                )
+            )
+            rewards.append(float(plain["reward"]))
+            groups.append(plain["group_key"])
+        return Batch(cycle, tuple(samples), tuple(rewards), tuple(groups), ())
+
+    def erase_subject(self, subject: str) -> int:
+        """Crypto-shred a subject: delete their key and sealed rows; returns rows removed."""
+        with self._db:
+            self._db.execute("DELETE FROM subject_keys WHERE subject = ?", (subject,))
+            removed = self._db.execute(
+                "DELETE FROM replay_inputs WHERE subject = ?", (subject,)
+            ).rowcount
+        self._keys.pop(subject, None)
+        return removed
+
+
+def _aad(cycle: int, position: int) -> bytes:
+    """Binds each sealed row to its place, so rows cannot be swapped between batches."""
+    return f"guarded-rl/replay/{cycle}/{position}".encode()
