@@ -371,8 +371,15 @@ def open_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
-    config, policy, recorded_key = read_run_toml(run_dir)
+    _, _, recorded_key = read_run_toml(run_dir)
     history = RunHistory.load(run_dir)
+    # settings come from the signed log, not from run.toml (a readable copy anyone can edit)
+    source = f"{run_dir / 'audit.jsonl'}:run_started"
+    try:
+        config = RunConfig.model_validate(history.started["config"])
+    except (ValidationError, KeyError):
+        raise InputError("run_started entry lacks a valid run config", file=source) from None
+    policy = parse_policy(history.started.get("policy", {}), source=source)
     key = None
     if need_key:
         path = Path(key_file) if key_file else Path(recorded_key or default_key_file(run_dir))

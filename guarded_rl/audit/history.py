@@ -16,12 +16,16 @@ from typing import Any
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.log import AuditEntry, read_log
 from guarded_rl.consent.replay_store import ReplayStore
-from guarded_rl.errors import AuditError, InputError
+from guarded_rl.errors import AuditError, InputError, IntegrityError
 from guarded_rl.learn.proposing import ProposingLearner
 from guarded_rl.records import Batch, UpdateProposal
 from guarded_rl.weights import State
 
 LIVE_CHANGING = ("update_applied", "rollback")
+
+
+class ReplayMismatch(IntegrityError):
+    """Re-executing a recorded update gave other weights than the log recorded."""
 
 
 @dataclass
@@ -141,7 +145,7 @@ class StateRebuilder:
                 )
             proposal = self.recompute(cycle)
             if proposal.candidate_sha256 != model_sha256:
-                raise AuditError(
+                raise ReplayMismatch(
                     "re-executing the update does not reproduce its recorded weights",
                     field="cycle",
                     got=cycle,

@@ -188,13 +188,22 @@ def _check_line(raw: bytes, seq: int, prev: str, sha256: Any) -> str | None:
 def iter_entries(path: str | Path) -> Iterator[AuditEntry]:
     """Parse entries in order (no verification: use `read_log` for that)."""
     with Path(path).open("rb") as fh:
-        for raw in fh:
+        for number, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
                 return
-            obj = json.loads(raw)
-            yield AuditEntry(
-                obj["seq"], obj["ts"], obj["type"], obj["payload"], obj["prev"], obj["hash"]
-            )
+            try:
+                obj = json.loads(raw)
+                if set(obj) != {"hash", "payload", "prev", "seq", "ts", "type"}:
+                    raise KeyError("fields")
+                if not isinstance(obj["payload"], dict):
+                    raise TypeError("payload")
+                yield AuditEntry(
+                    obj["seq"], obj["ts"], obj["type"], obj["payload"], obj["prev"], obj["hash"]
+                )
+            except (ValueError, KeyError, TypeError):
+                raise AuditError(
+                    "not an audit entry (wrong fields)", file=f"{path}:{number}"
+                ) from None
 
 
 def read_log(path: str | Path) -> list[AuditEntry]:

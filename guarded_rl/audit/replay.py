@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from guarded_rl.audit.history import ReplayMismatch
 from guarded_rl.audit.log import AuditLog
 from guarded_rl.audit.signer import HEAD_FILE, HeadSigner, origin_of
 from guarded_rl.consent.replay_store import ReplayInputsErased
@@ -45,6 +46,9 @@ def replay_updates(opened: OpenRun, update: int | None = None) -> list[ReplayLin
             proposal = opened.rebuilder.recompute(cycle)
         except ReplayInputsErased as exc:
             lines.append(ReplayLine(cycle, "not replayable", exc.message))
+            continue
+        except ReplayMismatch as exc:
+            lines.append(ReplayLine(cycle, "differs", f"its parent: {exc.one_line()}"))
             continue
         except AuditError as exc:
             lines.append(ReplayLine(cycle, "not replayable", exc.one_line()))

@@ -99,8 +99,10 @@ def verify_run(
         )
 
     lines = log_path.read_bytes().split(b"\n")
-    first = json.loads(lines[0]) if lines and lines[0] else {}
-    recorded_key = first.get("payload", {}).get("key_id")
+    try:
+        recorded_key = json.loads(lines[0])["payload"].get("key_id")
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return report.fail("seq 0", "not an audit entry (wrong fields)", 0)
     if recorded_key is not None and recorded_key != key_id(key):
         return report.fail("head", "public key differs from the one recorded at run start")
 
@@ -108,8 +110,10 @@ def verify_run(
     for seq, raw in enumerate(lines[: len(scan.hashes)]):
         if _CHECKPOINT_KEY not in raw:
             continue
-        payload = json.loads(raw)["payload"]
-        checkpoint_id = payload.get("checkpoint_id")
+        try:
+            checkpoint_id = json.loads(raw)["payload"].get("checkpoint_id")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return report.fail(f"seq {seq}", "not an audit entry (wrong fields)", seq)
         if not checkpoint_id:
             continue
         if store is None:

@@ -14,6 +14,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from guarded_rl.errors import AuditError
@@ -126,9 +127,15 @@ class ReplayStore:
             key = self._key(subject, create=False)
             if key is None:
                 raise ReplayInputsErased("inputs erased", field="cycle", got=cycle)
-            plain = json.loads(
-                AESGCM(key).decrypt(bytes(nonce), bytes(sealed), _aad(cycle, position))
-            )
+            try:
+                opened = AESGCM(key).decrypt(bytes(nonce), bytes(sealed), _aad(cycle, position))
+            except InvalidTag:
+                raise AuditError(
+                    "a sealed replay row does not authenticate (changed or moved)",
+                    field="cycle",
+                    got=cycle,
+                ) from None
+            plain = json.loads(opened)
             samples.append(
                 Sample(
                     sample_id=plain["sample_id"],

@@ -6,8 +6,6 @@ import json
 import tomllib
 from pathlib import Path
 
-from safetensors.torch import load_file
-
 from guarded_rl.audit.log import read_log
 from guarded_rl.weights import state_sha256
 
@@ -38,16 +36,24 @@ def test_short_run_writes_a_complete_run_directory(cli, tmp_path: Path) -> None:
     assert run_toml["policy"]["safety"]["filters"] == ["profanity", "pii"]
 
     entries = read_log(run_dir / "audit.jsonl")  # raises if the chain is broken
-    kinds = [e.kind for e in entries]
-    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
-    assert kinds.count("update") + kinds.count("cycle") == 3
+    types = [e.type for e in entries]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert types.count("update_proposed") + types.count("cycle_skipped") == 3
     assert entries[-1].hash == summary["audit_head"]
+    assert summary["signed_tree_size"] == len(entries)
+    assert (run_dir / "audit.head").is_file() and (run_dir / "audit.pub").is_file()
+    key = run_dir.parent / "run.key"
+    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600  # outside the run directory
 
-    # the final weights are checkpointed under their commitment and verify
-    final = run_dir / "checkpoints" / f"{summary['live_sha256']}.safetensors"
-    assert state_sha256(load_file(str(final))) == summary["live_sha256"]
-    base = entries[0].data["base_sha256"]
-    assert (run_dir / "checkpoints" / f"{base}.safetensors").exists()
+    # the final weights are checkpointed (weights and optimizer) and verify
+    from guarded_rl.audit.checkpoints import CheckpointStore
+
+    store = CheckpointStore(run_dir / "checkpoints")
+    saved = [e.payload for e in entries if e.type == "checkpoint_saved"]
+    assert saved[0]["reason"] == "start" and saved[-1]["reason"] == "final"
+    assert saved[-1]["model_sha256"] == summary["live_sha256"]
+    state, optimizer = store.load(saved[-1]["checkpoint_id"])
+    assert state_sha256(state) == summary["live_sha256"] and optimizer is not None
 
 
 def test_audit_log_holds_no_text_or_identities(cli, tmp_path: Path) -> None:
@@ -96,4 +102,4 @@ def test_interactive_quit_stops_cleanly_with_a_verifiable_log(cli, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stopped_early"] is True
-    assert read_log(run_dir / "audit.jsonl")[-1].kind == "run_end"
+    assert read_log(run_dir / "audit.jsonl")[-1].type == "run_finished"

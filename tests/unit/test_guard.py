@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +19,10 @@ from torch import nn
 from guarded_rl.approval.gate import KLGate
 from guarded_rl.approval.probe_kl import ProbeKLCheck
 from guarded_rl.audit.checkpoints import CheckpointStore
-from guarded_rl.audit.log import AuditLog, read_log
+from guarded_rl.audit.log import AuditEntry, AuditLog, read_log
+from guarded_rl.consent.replay_store import ReplayInputsErased, ReplayStore
 from guarded_rl.consent.store import SQLiteConsentStore
-from guarded_rl.errors import InputError
+from guarded_rl.errors import AuditError, InputError
 from guarded_rl.fairness.feedback_check import feedback_by_group
 from guarded_rl.guard import CycleReport, Guard, _batch_of, batch_commitment, request_key
 from guarded_rl.learn.lm_generator import LMGenerator
@@ -26,7 +30,7 @@ from guarded_rl.learn.lm_learner import CausalLMLearner
 from guarded_rl.policy import AuditPolicy, GatePolicy, GuardPolicy, LearnerPolicy
 from guarded_rl.records import Batch, CheckResult, Feedback, Request, Sample, UpdateProposal
 from guarded_rl.safety.screen import FilterScreen
-from guarded_rl.weights import module_sha256, state_of
+from guarded_rl.weights import module_sha256, state_of, state_sha256, tensor_sha256
 
 PURPOSE = "model_training"
 BLOCK_CHAR = "e"  # the prompt "sports:" has none, so only completions decide
@@ -38,6 +42,7 @@ REQUESTS = [
 ]
 CONSENTING = ("u-alice-7f3a", "u-bob-91c2")
 SEED = 0  # a seed under which some samples are blocked and some shown (checked in the tests)
+APPROVED = ["update_proposed", "update_approved", "update_applied"]
 
 
 def block_char_filter(texts: Sequence[str]) -> list[float]:
@@ -60,14 +65,27 @@ class RecordingFeedback:
 
 @dataclass
 class BatchSpy:
-    """A check that keeps the batch it was given (and passes)."""
+    """A check that keeps the batch and proposal it was given (and passes)."""
 
     name: str = "batch_spy"
     batches: list[Batch] = field(default_factory=list)
+    proposals: list[UpdateProposal] = field(default_factory=list)
 
     def __call__(self, proposal: UpdateProposal, batch: Batch) -> CheckResult:
         self.batches.append(batch)
+        self.proposals.append(proposal)
         return CheckResult(self.name, passed=True, metrics={"n": len(batch)})
+
+
+@dataclass
+class SwitchableCheck:
+    """Passes until told to fail (to hold one cycle's update for review)."""
+
+    name: str = "switchable"
+    fail: bool = False
+
+    def __call__(self, proposal: UpdateProposal, batch: Batch) -> CheckResult:
+        return CheckResult(self.name, passed=not self.fail)
 
 
 def exploding_check(proposal: UpdateProposal, batch: Batch) -> CheckResult:
@@ -83,7 +101,21 @@ class Rig:
     spy: BatchSpy
     audit_path: Path
     consent_path: Path
+    consent: SQLiteConsentStore
     checkpoints: CheckpointStore
+    replay_store: ReplayStore | None
+    #: for every `on_update_recorded` call: the entry types in the log at that moment
+    recorded: list[list[str]]
+
+    def entries(self) -> list[AuditEntry]:
+        return read_log(self.audit_path)
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.entries()]
+
+    def only(self, type_: str) -> AuditEntry:
+        (entry,) = [e for e in self.entries() if e.type == type_]
+        return entry
 
 
 def _policy(max_kl: float = 50.0, reject_kl: float = 100.0, every: int = 1) -> GuardPolicy:
@@ -102,6 +134,8 @@ def _rig(
     feedback: RecordingFeedback | None = None,
     extra_checks: Sequence[Any] = (),
     consenting: Sequence[str] = CONSENTING,
+    replay: bool = True,
+    callback: bool = True,
 ) -> Rig:
     model, tok = lm
     policy = policy or _policy()
@@ -118,7 +152,14 @@ def _rig(
     ]
     audit_path = tmp_path / "audit.jsonl"
     checkpoints = CheckpointStore(tmp_path / "checkpoints")
+    # the same file as the consent store, as the runner does
+    replay_store = ReplayStore(consent_path) if replay else None
     feedback = feedback or RecordingFeedback()
+    recorded: list[list[str]] = []
+
+    def on_update_recorded() -> None:
+        recorded.append([e.type for e in read_log(audit_path)])
+
     guard = Guard(
         policy=policy,
         generator=LMGenerator(model, tok, policy.learner),
@@ -130,9 +171,22 @@ def _rig(
         gate=KLGate(policy.gate),
         audit=AuditLog(audit_path),
         checkpoints=checkpoints,
-        current_state=lambda: state_of(model),
+        replay_store=replay_store,
+        on_update_recorded=on_update_recorded if callback else None,
     )
-    return Rig(guard, model, learner, feedback, spy, audit_path, consent_path, checkpoints)
+    return Rig(
+        guard,
+        model,
+        learner,
+        feedback,
+        spy,
+        audit_path,
+        consent_path,
+        consent,
+        checkpoints,
+        replay_store,
+        recorded,
+    )
 
 
 def _generated(lm: tuple[nn.Module, object], cycle: int = 0) -> list[Sample]:
@@ -147,9 +201,48 @@ def _strings(value: Any) -> list[str]:
         return [value]
     if isinstance(value, dict):
         return [s for k, v in value.items() for s in (str(k), *_strings(v))]
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+def _assert_same(got: Any, want: Any) -> None:
+    """Exact structural equality, tensors compared bit for bit."""
+    assert type(got) is type(want), (got, want)
+    if isinstance(want, torch.Tensor):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert tensor_sha256(got) == tensor_sha256(want)
+    elif isinstance(want, dict):
+        assert list(got) == list(want)
+        for key in want:
+            _assert_same(got[key], want[key])
+    elif isinstance(want, list | tuple):
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            _assert_same(a, b)
+    else:
+        assert got == want
+
+
+def _assert_state_equal(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
+    assert set(got) == set(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def _assert_checkpoint_entries_load(rig: Rig) -> list[AuditEntry]:
+    """Every `checkpoint_saved` names a checkpoint that loads to the weights it records."""
+    saved = [e for e in rig.entries() if e.type == "checkpoint_saved"]
+    for entry in saved:
+        assert set(entry.payload) == {"checkpoint_id", "model_sha256", "with_optimizer", "reason"}
+        checkpoint_id = entry.payload["checkpoint_id"]
+        assert rig.checkpoints.exists(checkpoint_id)
+        assert rig.checkpoints.model_sha256(checkpoint_id) == entry.payload["model_sha256"]
+        state, optimizer = rig.checkpoints.load(checkpoint_id)
+        assert state_sha256(state) == entry.payload["model_sha256"]
+        assert entry.payload["with_optimizer"] is True
+        assert optimizer is not None
+        assert state_sha256(rig.checkpoints.load_model(checkpoint_id)) == state_sha256(state)
+    return saved
 
 
 def test_precondition_some_blocked_some_shown(fresh_lm: tuple[nn.Module, object]) -> None:
@@ -195,6 +288,12 @@ def test_blocked_samples_train_with_the_penalty(
             assert reward == -1.0
         else:
             assert reward == float(sample.completion_ids[0] % 2)
+    proposed = rig.only("update_proposed").payload
+    assert proposed["feedback_by_source"] == {
+        "person": len(batch) - len(penalties),
+        "penalty": len(penalties),
+    }
+    assert proposed["thresholds"]["blocked_penalty"] == -1.0
 
 
 def test_subjects_without_consent_contribute_nothing(
@@ -210,8 +309,11 @@ def test_subjects_without_consent_contribute_nothing(
     assert {f.group for f in batch.feedback} == {"A", "B"}
     with sqlite3.connect(rig.consent_path) as db:
         subjects = [r[0] for r in db.execute("SELECT subject FROM feedback")]
+        sealed_for = {r[0] for r in db.execute("SELECT subject FROM replay_inputs")}
     assert len(subjects) == 8
     assert "u-carol-55d0" not in subjects
+    # nothing of carol's is kept for replay either
+    assert sealed_for == set(CONSENTING)
     # carol was still shown her safe outputs: consent governs training, not service
     assert any(s.subject == "u-carol-55d0" for s in rig.feedback.seen)
 
@@ -229,9 +331,20 @@ def test_nobody_consenting_means_no_update(
     assert rig.learner.live_sha256 == live == module_sha256(rig.model)
     rig.guard.audit.close()
     (entry,) = read_log(rig.audit_path)
-    assert entry.kind == "cycle"
-    assert entry.data["update"] is None
-    assert entry.data["counts"]["refused_no_consent"] == 12
+    assert entry.type == "cycle_skipped"
+    assert set(entry.payload) == {"cycle", "rng_seed", "counts", "live_sha256"}
+    assert entry.payload["cycle"] == 0
+    assert entry.payload["rng_seed"] == SEED
+    assert entry.payload["live_sha256"] == live
+    assert entry.payload["counts"]["refused_no_consent"] == 12
+    assert entry.payload["counts"]["training_samples"] == 0
+    # no update: nothing sealed for replay, no checkpoint, no head to sign
+    assert rig.replay_store is not None
+    with pytest.raises(AuditError) as info:
+        rig.replay_store.load_batch(0)
+    assert not isinstance(info.value, ReplayInputsErased)
+    assert rig.checkpoints.stored_bytes() == 0
+    assert rig.recorded == []
 
 
 @pytest.mark.parametrize("bad", ["never-shown", "blocked", "nan"])
@@ -253,6 +366,9 @@ def test_bad_feedback_raises_input_error(
     assert rig.learner.live_sha256 == live
     with sqlite3.connect(rig.consent_path) as db:
         assert db.execute("SELECT COUNT(*) FROM feedback").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM replay_inputs").fetchone() == (0,)
+    assert rig.audit_path.read_bytes() == b""
+    assert rig.recorded == []
 
 
 def test_raising_check_fails_and_gate_does_not_approve(
@@ -263,18 +379,30 @@ def test_raising_check_fails_and_gate_does_not_approve(
     report = rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
     assert report.outcome == "pending"
     assert rig.learner.live_sha256 == live == module_sha256(rig.model)
+    assert rig.guard.applied == 0
     rig.guard.audit.close()
-    entry = read_log(rig.audit_path)[-1]
-    checks = {c["name"]: c for c in entry.data["checks"]}
+    assert rig.types() == ["update_proposed", "update_pending"]
+    proposed, pending = rig.entries()
+    checks = {c["name"]: c for c in proposed.payload["checks"]}
     assert checks["exploding_check"]["passed"] is False
     assert checks["exploding_check"]["message"] == "check raised RuntimeError"
     assert checks["probe_kl"]["passed"] is True
-    assert entry.data["decision"]["rule"] == "failed_checks"
-    # the held candidate is kept for review, content-addressed
-    candidate = entry.data["proposal"]["candidate_sha256"]
-    assert entry.data["checkpoint"] == candidate
-    assert rig.checkpoints.path_for(candidate).is_file()
-    assert entry.data["live_sha256_after"] == live
+    assert pending.payload["cycle"] == 0
+    assert pending.payload["rule"] == "failed_checks"
+    assert pending.payload["reasons"] == ["check failed: exploding_check"]
+    # the held candidate is kept for review: its weights only, under a checkpoint id
+    candidate = proposed.payload["candidate_sha256"]
+    assert pending.payload["candidate_sha256"] == candidate != live
+    assert proposed.payload["base_sha256"] == live
+    checkpoint_id = pending.payload["checkpoint_id"]
+    assert rig.checkpoints.exists(checkpoint_id)
+    assert rig.checkpoints.model_sha256(checkpoint_id) == candidate
+    state, optimizer = rig.checkpoints.load(checkpoint_id)
+    assert optimizer is None
+    assert state_sha256(state) == candidate
+    # nothing went live and no periodic checkpoint was taken
+    assert "update_applied" not in rig.types()
+    assert "checkpoint_saved" not in rig.types()
 
 
 def test_check_returning_no_check_result_counts_as_failed(
@@ -286,6 +414,40 @@ def test_check_returning_no_check_result_counts_as_failed(
     rig = _rig(tmp_path, fresh_lm, extra_checks=[sloppy])
     report = rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
     assert report.outcome == "pending"
+    checks = {c["name"]: c for c in rig.only("update_proposed").payload["checks"]}
+    assert checks["sloppy"]["passed"] is False
+    assert checks["sloppy"]["message"] == "check returned no CheckResult"
+    assert rig.only("update_pending").payload["rule"] == "failed_checks"
+
+
+def test_pending_checkpoint_holds_the_candidate_weights(
+    tmp_path: Path, fresh_lm: tuple[nn.Module, object]
+) -> None:
+    rig = _rig(tmp_path, fresh_lm, policy=_policy(max_kl=1e-9, reject_kl=100.0))
+    live = rig.learner.live_sha256
+    live_state = state_of(rig.model, clone=True)
+    report = rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
+    assert report.outcome == "pending"
+    (proposal,) = rig.spy.proposals
+    pending = rig.only("update_pending")
+    assert pending.payload["rule"] == "needs_review"
+    assert set(pending.payload) == {
+        "cycle",
+        "rule",
+        "reasons",
+        "candidate_sha256",
+        "checkpoint_id",
+    }
+    assert pending.payload["candidate_sha256"] == proposal.candidate_sha256
+    checkpoint_id = pending.payload["checkpoint_id"]
+    assert rig.checkpoints.model_sha256(checkpoint_id) == proposal.candidate_sha256
+    stored, optimizer = rig.checkpoints.load(checkpoint_id)
+    assert optimizer is None  # model only
+    _assert_state_equal(stored, proposal.candidate_state)
+    assert state_sha256(stored) == proposal.candidate_sha256 != live
+    # the live model is untouched
+    assert rig.learner.live_sha256 == live == module_sha256(rig.model)
+    _assert_state_equal(state_of(rig.model), live_state)
 
 
 def test_approved_update_goes_live_and_is_audited(
@@ -304,18 +466,19 @@ def test_approved_update_goes_live_and_is_audited(
     assert report.stats["samples"] == 8.0
 
     rig.guard.audit.close()
-    (entry,) = read_log(rig.audit_path)
-    assert entry.kind == "update"
-    data = entry.data
+    assert rig.types() == [*APPROVED, "checkpoint_saved"]
+    proposed, approved, applied, saved = rig.entries()
+    (batch,) = rig.spy.batches
+    (proposal,) = rig.spy.proposals
+
+    data = proposed.payload
     assert data["cycle"] == 0
     assert data["rng_seed"] == SEED
-    assert data["live_sha256"] == before
-    assert data["proposal"]["base_sha256"] == before
-    assert data["proposal"]["candidate_sha256"] == after
-    assert data["live_sha256_after"] == after
-    assert data["decision"]["outcome"] == "approved"
-    assert data["decision"]["rule"] == "auto_small_step"
-    assert data["batch_sha256"] == batch_commitment(rig.spy.batches[0])
+    assert data["base_sha256"] == before
+    assert data["candidate_sha256"] == after
+    assert data["batch_sha256"] == batch_commitment(batch)
+    assert data["batch_size"] == len(batch) == 8
+    assert data["feedback_by_source"] == dict(Counter(f.source for f in batch.feedback))
     assert data["counts"] == {
         "generated": report.generated,
         "blocked": report.blocked,
@@ -326,25 +489,101 @@ def test_approved_update_goes_live_and_is_audited(
         "refused_no_consent": report.refused_no_consent,
         "training_samples": report.training_samples,
     }
-    # checkpoint_every = 1: the new live weights are stored under their commitment
-    assert data["checkpoint"] == after
-    restored = rig.checkpoints.load(after)
-    live_state = state_of(rig.model)
-    assert set(restored) == set(live_state)
-    assert all(torch.equal(restored[k], live_state[k]) for k in restored)
+    assert data["stats"] == {k: round(v, 6) for k, v in report.stats.items()}
+    assert data["layer_change"] == proposal.layer_change
+    assert data["layer_change"] and all(v >= 0 for v in data["layer_change"].values())
+    assert any(v > 0 for v in data["layer_change"].values())
+    assert [c["name"] for c in data["checks"]] == ["probe_kl", "batch_spy"]
+    assert all(c["passed"] for c in data["checks"])
+    assert data["checks"][1]["metrics"] == {"n": 8}
+    policy = rig.guard.policy
+    assert data["thresholds"] == {
+        "safety_filters": list(policy.safety.filters),
+        "profanity_threshold": policy.safety.profanity_threshold,
+        "blocked_penalty": policy.safety.blocked_penalty,
+        "max_step_kl": 50.0,
+        "reject_step_kl": 100.0,
+        "min_group_size": policy.fairness.min_group_size,
+    }
+    # the five samples that pushed hardest, largest |advantage| first
+    top = data["top_samples"]
+    assert len(top) == 5
+    assert all(set(t) == {"sample_id", "reward", "advantage"} for t in top)
+    reward_of = dict(zip((s.sample_id for s in batch.samples), batch.rewards, strict=True))
+    advantage_of = dict(zip((s.sample_id for s in batch.samples), proposal.advantages, strict=True))
+    assert len({t["sample_id"] for t in top}) == 5
+    for t in top:
+        assert t["reward"] == reward_of[t["sample_id"]]
+        assert t["advantage"] == round(advantage_of[t["sample_id"]], 6)
+    magnitudes = [abs(t["advantage"]) for t in top]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+    left_out = set(advantage_of) - {t["sample_id"] for t in top}
+    assert all(abs(advantage_of[s]) <= min(magnitudes) + 1e-6 for s in left_out)
+
+    assert approved.payload == {
+        "cycle": 0,
+        "rule": "auto_small_step",
+        "reasons": approved.payload["reasons"],
+        "approver": "gate:auto",
+    }
+    assert len(approved.payload["reasons"]) == 1
+    assert "max_step_kl" in approved.payload["reasons"][0]
+    assert applied.payload == {"cycle": 0, "model_sha256": after}
+
+    # checkpoint_every = 1: the new live weights and the optimizer state are stored
+    assert saved.payload["model_sha256"] == after
+    assert saved.payload["reason"] == "periodic"
+    assert saved.payload["with_optimizer"] is True
+    assert _assert_checkpoint_entries_load(rig) == [saved]
+    restored, optimizer = rig.checkpoints.load(saved.payload["checkpoint_id"])
+    _assert_state_equal(restored, state_of(rig.model))
+    _assert_same(optimizer, rig.learner.optimizer.state_dict())
+    assert optimizer["state"]  # AdamW moments after one step, not an empty state
 
 
 def test_checkpoint_only_every_nth_applied_update(
     tmp_path: Path, fresh_lm: tuple[nn.Module, object]
 ) -> None:
     rig = _rig(tmp_path, fresh_lm, policy=_policy(every=2))
-    first = rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
-    second = rig.guard.run_cycle(1, REQUESTS, rng_seed=SEED + 1)
-    assert (first.outcome, second.outcome) == ("approved", "approved")
+    reports = [rig.guard.run_cycle(c, REQUESTS, rng_seed=SEED + c) for c in range(3)]
+    assert [r.outcome for r in reports] == ["approved"] * 3
+    assert rig.guard.applied == 3
     rig.guard.audit.close()
-    entries = read_log(rig.audit_path)
-    assert [e.data["checkpoint"] for e in entries] == [None, rig.learner.live_sha256]
-    assert entries[1].data["live_sha256"] == entries[0].data["live_sha256_after"]
+    assert rig.types() == [*APPROVED, *APPROVED, "checkpoint_saved", *APPROVED]
+    entries = rig.entries()
+    applied = [e for e in entries if e.type == "update_applied"]
+    proposed = [e for e in entries if e.type == "update_proposed"]
+    # each update starts from the weights the previous one made live
+    for previous, nxt in zip(applied, proposed[1:], strict=False):
+        assert nxt.payload["base_sha256"] == previous.payload["model_sha256"]
+    for p, a in zip(proposed, applied, strict=True):
+        assert p.payload["candidate_sha256"] == a.payload["model_sha256"]
+    (saved,) = _assert_checkpoint_entries_load(rig)
+    assert saved.payload["model_sha256"] == applied[1].payload["model_sha256"]
+    assert applied[2].payload["model_sha256"] == rig.learner.live_sha256
+    assert [e.type for e in entries].index("checkpoint_saved") == 6  # right after 2nd apply
+
+
+def test_save_checkpoint_stores_live_weights_and_optimizer(
+    tmp_path: Path, fresh_lm: tuple[nn.Module, object]
+) -> None:
+    rig = _rig(tmp_path, fresh_lm, policy=_policy(every=100))
+    rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
+    checkpoint_id = rig.guard.save_checkpoint("final")
+    rig.guard.audit.close()
+    assert rig.types() == [*APPROVED, "checkpoint_saved"]
+    (saved,) = _assert_checkpoint_entries_load(rig)
+    assert saved.payload == {
+        "checkpoint_id": checkpoint_id,
+        "model_sha256": rig.learner.live_sha256,
+        "with_optimizer": True,
+        "reason": "final",
+    }
+    model_state, optimizer = rig.checkpoints.load(checkpoint_id)
+    _assert_state_equal(model_state, state_of(rig.model))
+    _assert_same(optimizer, rig.learner.optimizer.state_dict())
+    # a checkpoint outside an update signs no head by itself
+    assert len(rig.recorded) == 1
 
 
 def test_rejected_update_changes_nothing(
@@ -356,9 +595,18 @@ def test_rejected_update_changes_nothing(
     assert report.outcome == "rejected"
     assert rig.learner.live_sha256 == before == module_sha256(rig.model)
     assert rig.guard.applied == 0
-    assert list((tmp_path / "checkpoints").iterdir()) == []
+    assert list(rig.checkpoints.manifests_dir.iterdir()) == []
+    assert rig.checkpoints.stored_bytes() == 0
     rig.guard.audit.close()
-    assert read_log(rig.audit_path)[0].data["checkpoint"] is None
+    assert rig.types() == ["update_proposed", "update_rejected"]
+    rejected = rig.only("update_rejected")
+    assert set(rejected.payload) == {"cycle", "rule", "reasons"}
+    assert rejected.payload["cycle"] == 0
+    assert rejected.payload["rule"] == "reject_step_kl"
+    assert len(rejected.payload["reasons"]) == 1
+    assert "reject_step_kl" in rejected.payload["reasons"][0]
+    assert rig.only("update_proposed").payload["base_sha256"] == before
+    assert rig.recorded == [["update_proposed", "update_rejected"]]
 
 
 def test_audit_log_holds_no_text_and_no_identities(
@@ -373,9 +621,11 @@ def test_audit_log_holds_no_text_and_no_identities(
     )
     for cycle in range(2):
         rig.guard.run_cycle(cycle, REQUESTS, rng_seed=SEED + cycle)
+    rig.guard.save_checkpoint("final")
     rig.guard.audit.close()
     raw = rig.audit_path.read_text(encoding="utf-8")
-    strings = [s for e in read_log(rig.audit_path) for s in _strings(e.model_dump())]
+    entries = read_log(rig.audit_path)
+    strings = [s for e in entries for s in _strings(dataclasses.asdict(e))]
 
     # every text the guard produced: shown ones reached the rater, the rest trained as penalties
     produced = {s.sample_id: s for s in rig.feedback.seen}
@@ -388,7 +638,17 @@ def test_audit_log_holds_no_text_and_no_identities(
         assert not any(text in s for s in strings), text
     for subject in (r.subject for r in REQUESTS):
         assert subject not in raw
+        assert not any(subject in s for s in strings), subject
     assert "sports:" not in raw  # not even the prompt
+    # sample ids (cycle, request and sample numbers, no identity) name the top samples
+    top_ids = [
+        t["sample_id"]
+        for e in entries
+        if e.type == "update_proposed"
+        for t in e.payload["top_samples"]
+    ]
+    assert top_ids
+    assert set(top_ids) <= set(produced)
     # the fairness figures name groups, which is what they are for
     assert '"like_rate_by_group"' in raw
 
@@ -396,17 +656,135 @@ def test_audit_log_holds_no_text_and_no_identities(
 def test_cycles_are_reproducible_from_the_seed(
     tmp_path: Path, tiny_lm: tuple[nn.Module, object]
 ) -> None:
-    import copy
-
-    reports, candidates = [], []
+    reports, candidates, payloads = [], [], []
     for run in ("a", "b"):
         lm = (copy.deepcopy(tiny_lm[0]), tiny_lm[1])
         (tmp_path / run).mkdir()
         rig = _rig(tmp_path / run, lm)
         reports.append(rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED))
         candidates.append(rig.learner.live_sha256)
+        rig.guard.audit.close()
+        payloads.append([(e.seq, e.type, e.payload) for e in rig.entries()])
     assert reports[0] == reports[1]
     assert candidates[0] == candidates[1]
+    # same entries with the same payloads: commitments, stats, checks, checkpoint ids
+    assert payloads[0] == payloads[1]
+
+
+# -- replay inputs ------------------------------------------------------------------------------
+
+
+def test_replay_store_round_trips_the_batch_of_an_update(
+    tmp_path: Path, fresh_lm: tuple[nn.Module, object]
+) -> None:
+    rig = _rig(tmp_path, fresh_lm)
+    for cycle in range(2):
+        rig.guard.run_cycle(cycle, REQUESTS, rng_seed=SEED + cycle)
+    rig.guard.audit.close()
+    assert rig.replay_store is not None
+    rig.replay_store.close()
+    assert "replay_inputs" in rig.guard.stage_seconds
+
+    proposed = [e for e in rig.entries() if e.type == "update_proposed"]
+    store = ReplayStore(rig.consent_path)  # reopened: the sealed rows are on disk
+    try:
+        for entry, seen in zip(proposed, rig.spy.batches, strict=True):
+            cycle = entry.payload["cycle"]
+            loaded = store.load_batch(cycle)
+            assert loaded.cycle == seen.cycle == cycle
+            assert len(loaded) == len(seen) == entry.payload["batch_size"]
+            assert [s.sample_id for s in loaded.samples] == [s.sample_id for s in seen.samples]
+            assert [s.subject for s in loaded.samples] == [s.subject for s in seen.samples]
+            assert [s.prompt_ids for s in loaded.samples] == [s.prompt_ids for s in seen.samples]
+            assert [s.completion_ids for s in loaded.samples] == [
+                s.completion_ids for s in seen.samples
+            ]
+            assert loaded.rewards == seen.rewards
+            assert loaded.group_keys == seen.group_keys
+            assert batch_commitment(loaded) == entry.payload["batch_sha256"]
+            assert batch_commitment(seen) == entry.payload["batch_sha256"]
+            assert all(s.text == "" and s.prompt == "" for s in loaded.samples)  # no text kept
+    finally:
+        store.close()
+
+    # sealed: neither ids nor token lists are readable in the stored rows
+    with sqlite3.connect(rig.consent_path) as db:
+        rows = db.execute("SELECT ciphertext FROM replay_inputs").fetchall()
+    assert len(rows) == sum(len(b) for b in rig.spy.batches)
+    sample_ids = [s.sample_id.encode() for b in rig.spy.batches for s in b.samples]
+    for (sealed,) in rows:
+        assert b"sample_id" not in bytes(sealed)
+        assert not any(sid in bytes(sealed) for sid in sample_ids)
+
+
+def test_erasing_a_subject_makes_their_batches_unreplayable(
+    tmp_path: Path, fresh_lm: tuple[nn.Module, object]
+) -> None:
+    rig = _rig(tmp_path, fresh_lm)
+    rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
+    assert rig.replay_store is not None
+    (seen,) = rig.spy.batches
+    bob_rows = sum(1 for s in seen.samples if s.subject == "u-bob-91c2")
+    assert bob_rows > 0
+
+    # erasing somebody who is not in the batch changes nothing
+    assert rig.replay_store.erase_subject("u-carol-55d0") == 0
+    assert batch_commitment(rig.replay_store.load_batch(0)) == batch_commitment(seen)
+
+    assert rig.replay_store.erase_subject("u-bob-91c2") == bob_rows
+    with pytest.raises(ReplayInputsErased):
+        rig.replay_store.load_batch(0)
+    rig.replay_store.close()
+    store = ReplayStore(rig.consent_path)  # and it stays erased
+    try:
+        with pytest.raises(ReplayInputsErased) as info:
+            store.load_batch(0)
+        assert info.value.got == 0
+    finally:
+        store.close()
+    with sqlite3.connect(rig.consent_path) as db:
+        assert db.execute(
+            "SELECT COUNT(*) FROM subject_keys WHERE subject = ?", ("u-bob-91c2",)
+        ).fetchone() == (0,)
+        assert db.execute(
+            "SELECT COUNT(*) FROM replay_inputs WHERE subject = ?", ("u-bob-91c2",)
+        ).fetchone() == (0,)
+
+
+def test_on_update_recorded_runs_once_per_update_after_its_entries(
+    tmp_path: Path, fresh_lm: tuple[nn.Module, object]
+) -> None:
+    switch = SwitchableCheck()
+    rig = _rig(tmp_path, fresh_lm, consenting=(), extra_checks=[switch])
+    assert rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED).outcome is None
+    assert rig.recorded == []  # a skipped cycle proposes nothing
+
+    for subject in CONSENTING:
+        rig.consent.grant(subject, PURPOSE)
+    assert rig.guard.run_cycle(1, REQUESTS, rng_seed=SEED + 1).outcome == "approved"
+    switch.fail = True
+    assert rig.guard.run_cycle(2, REQUESTS, rng_seed=SEED + 2).outcome == "pending"
+    # only carol, who never consented, asks: nothing to learn from
+    assert rig.guard.run_cycle(3, REQUESTS[2:], rng_seed=SEED + 3).outcome is None
+
+    after_approved = ["cycle_skipped", *APPROVED, "checkpoint_saved"]
+    after_pending = [*after_approved, "update_proposed", "update_pending"]
+    # once per proposed update, each time with all of that update's entries already written
+    assert rig.recorded == [after_approved, after_pending]
+    rig.guard.audit.close()
+    assert rig.types() == [*after_pending, "cycle_skipped"]
+
+
+def test_replay_store_and_callback_are_optional(
+    tmp_path: Path, fresh_lm: tuple[nn.Module, object]
+) -> None:
+    rig = _rig(tmp_path, fresh_lm, replay=False, callback=False)
+    assert rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED).outcome == "approved"
+    rig.guard.audit.close()
+    assert rig.types() == [*APPROVED, "checkpoint_saved"]
+    with sqlite3.connect(rig.consent_path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert "replay_inputs" not in tables
 
 
 def _sample(request: int, k: int, subject: str = "u-x") -> Sample:

@@ -1,0 +1,295 @@
+"""`guarded-rl audit verify` against every attack it must catch, on a real run directory.
+
+One short real run is made per module; each test works on its own copy (with its key file,
+which lives next to the run directory).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from guarded_rl.audit.log import entry_body
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import os
+    import subprocess
+    import sys
+
+    base = tmp_path_factory.mktemp("pristine")
+    run_dir = base / "run"
+    script = Path(sys.executable).parent / "guarded-rl"
+    result = subprocess.run(
+        [
+            str(script),
+            "run",
+            "--cycles",
+            "4",
+            "--users",
+            "4",
+            "--seed",
+            "3",
+            "--run-dir",
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+@pytest.fixture
+def run_copy(pristine: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "run"
+    shutil.copytree(pristine, target)
+    shutil.copy2(pristine.parent / "run.key", tmp_path / "run.key")
+    toml = (
+        (target / "run.toml")
+        .read_text()
+        .replace(str(pristine.parent / "run.key"), str(tmp_path / "run.key"))
+    )
+    (target / "run.toml").write_text(toml)
+    return target
+
+
+def _lines(run_dir: Path) -> list[bytes]:
+    return (run_dir / "audit.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def _write(run_dir: Path, lines: list[bytes]) -> None:
+    (run_dir / "audit.jsonl").write_bytes(b"".join(lines))
+
+
+def _failed_at(result, seq: int | str) -> None:
+    assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    where = f"seq {seq}" if isinstance(seq, int) else seq
+    assert where in lines[0], lines[0]
+
+
+def _rechain(lines: list[bytes], start: int) -> list[bytes]:
+    """What a forger without the key does: recompute every hash from `start` on."""
+    out = lines[:start]
+    prev = json.loads(lines[start - 1])["hash"] if start else "0" * 64
+    for seq, raw in enumerate(lines[start:], start=start):
+        obj = json.loads(raw)
+        body = entry_body(seq, obj["ts"], obj["type"], obj["payload"], prev)
+        import hashlib
+
+        digest = hashlib.sha256(body).hexdigest()
+        out.append(b'{"hash":"' + digest.encode() + b'",' + body[1:] + b"\n")
+        prev = digest
+    return out
+
+
+def test_untouched_run_verifies(cli, run_copy: Path) -> None:
+    result = cli("audit", "verify", str(run_copy))
+    assert result.returncode == 0, result.stderr
+    assert "intact" in result.stdout
+
+
+def test_changed_byte_is_caught_at_its_entry(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    lines[5] = lines[5].replace(b'"cycle":', b'"cycle": ', 1)
+    _write(run_copy, lines)
+    _failed_at(cli("audit", "verify", str(run_copy)), 5)
+
+
+def test_changed_value_is_caught(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    target = next(i for i, raw in enumerate(lines) if b'"update_proposed"' in raw)
+    lines[target] = re.sub(rb'"liked":(\d+)', b'"liked":999', lines[target], count=1)
+    _write(run_copy, lines)
+    _failed_at(cli("audit", "verify", str(run_copy)), target)
+
+
+def test_deleted_entry_is_caught(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    del lines[4]
+    _write(run_copy, lines)
+    _failed_at(cli("audit", "verify", str(run_copy)), 4)
+
+
+def test_inserted_entry_is_caught(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    lines.insert(6, lines[3])
+    _write(run_copy, lines)
+    _failed_at(cli("audit", "verify", str(run_copy)), 6)
+
+
+def test_reordered_entries_are_caught(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    lines[6], lines[7] = lines[7], lines[6]
+    _write(run_copy, lines)
+    _failed_at(cli("audit", "verify", str(run_copy)), 6)
+
+
+def test_truncated_tail_is_caught(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    _write(run_copy, lines[:-2])
+    result = cli("audit", "verify", str(run_copy))
+    _failed_at(result, len(lines) - 2)
+    assert "truncated" in result.stderr
+
+
+def test_forged_appended_entry_is_caught(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    forged = json.loads(lines[-1])
+    forged["type"], forged["payload"] = "rollback", {"to_update": 0, "reason": "forged"}
+    lines.append(json.dumps(forged).encode() + b"\n")
+    lines = _rechain(lines, len(lines) - 1)  # a correctly chained, unsigned entry
+    _write(run_copy, lines)
+    result = cli("audit", "verify", str(run_copy))
+    _failed_at(result, len(lines) - 1)
+    assert "not covered by the signed head" in result.stderr
+
+
+def test_rewritten_and_rechained_history_is_caught(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    target = next(i for i, raw in enumerate(lines) if b'"update_proposed"' in raw)
+    lines[target] = re.sub(rb'"liked":(\d+)', b'"liked":999', lines[target], count=1)
+    _write(run_copy, _rechain(lines, target))
+    result = cli("audit", "verify", str(run_copy))
+    _failed_at(result, "head")
+    assert "Merkle root" in result.stderr
+
+
+def test_swapped_head_is_caught(cli, run_copy: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    result = cli("run", "--cycles", "1", "--users", "2", "--run-dir", str(other))
+    assert result.returncode == 0, result.stderr
+    shutil.copy2(other / "audit.head", run_copy / "audit.head")
+    _failed_at(cli("audit", "verify", str(run_copy)), "head")
+    # ...and with the other run's public key too, the root still gives it away
+    shutil.copy2(other / "audit.pub", run_copy / "audit.pub")
+    _failed_at(cli("audit", "verify", str(run_copy)), "head")
+
+
+def test_head_with_forged_signature_is_caught(cli, run_copy: Path) -> None:
+    head = json.loads((run_copy / "audit.head").read_text())
+    head["tree_size"] -= 1
+    (run_copy / "audit.head").write_text(json.dumps(head))
+    result = cli("audit", "verify", str(run_copy))
+    _failed_at(result, "head")
+    assert "signature" in result.stderr
+
+
+def _referencing_entry(run_dir: Path) -> tuple[int, str]:
+    for seq, raw in enumerate(_lines(run_dir)):
+        payload = json.loads(raw)["payload"]
+        if payload.get("checkpoint_id"):
+            return seq, payload["checkpoint_id"]
+    raise AssertionError("no checkpoint referenced")
+
+
+def test_changed_checkpoint_blob_is_caught(cli, run_copy: Path) -> None:
+    seq, checkpoint_id = _referencing_entry(run_copy)
+    manifest = json.loads(
+        (run_copy / "checkpoints" / "manifests" / f"{checkpoint_id}.json").read_text()
+    )
+    blob = run_copy / "checkpoints" / "blobs" / next(iter(manifest["model"].values()))["sha256"]
+    data = bytearray(blob.read_bytes())
+    data[0] ^= 0x01
+    blob.write_bytes(bytes(data))
+    _failed_at(cli("audit", "verify", str(run_copy)), seq)
+
+
+def test_missing_checkpoint_blob_is_caught(cli, run_copy: Path) -> None:
+    seq, checkpoint_id = _referencing_entry(run_copy)
+    manifest = json.loads(
+        (run_copy / "checkpoints" / "manifests" / f"{checkpoint_id}.json").read_text()
+    )
+    (run_copy / "checkpoints" / "blobs" / next(iter(manifest["model"].values()))["sha256"]).unlink()
+    _failed_at(cli("audit", "verify", str(run_copy)), seq)
+
+
+def test_missing_run_directory_is_a_usage_error(cli, tmp_path: Path) -> None:
+    result = cli("audit", "verify", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_anchor_proves_the_log_only_grew(cli, run_copy: Path, tmp_path: Path) -> None:
+    anchor = tmp_path / "anchor.head"
+    head = cli("audit", "head", str(run_copy))
+    assert head.returncode == 0
+    anchor.write_text(head.stdout)
+    resumed = cli("run", "--resume", str(run_copy), "--cycles", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert cli("audit", "verify", str(run_copy), "--anchor", str(anchor)).returncode == 0
+    # a forger with the key could re-sign a rewritten history; the anchor still catches it
+    lines = _lines(run_copy)
+    target = next(i for i, raw in enumerate(lines) if b'"reason":"start"' in raw)
+    lines[target] = lines[target].replace(b'"reason":"start"', b'"reason":"stArt"')
+    _write(run_copy, _rechain(lines, target))
+    from guarded_rl.audit.head import load_signing_key
+    from guarded_rl.audit.log import AuditLog
+    from guarded_rl.audit.signer import HeadSigner
+
+    log = AuditLog(run_copy / "audit.jsonl")
+    origin = json.loads(lines[0])["payload"]["run_id"]
+    HeadSigner(
+        log, load_signing_key(tmp_path / "run.key"), f"guarded-rl/{origin}", run_copy / "audit.head"
+    ).sign()
+    log.close()
+    assert cli("audit", "verify", str(run_copy)).returncode == 0  # self-consistent again
+    _failed_at(cli("audit", "verify", str(run_copy), "--anchor", str(anchor)), "anchor")
+
+
+def test_torn_tail_is_reported_and_repaired(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    with (run_copy / "audit.jsonl").open("ab") as fh:
+        fh.write(lines[-1][:40])  # a write cut short
+    result = cli("audit", "verify", str(run_copy))
+    _failed_at(result, len(lines))
+    assert "torn" in result.stderr
+    repaired = cli("audit", "repair", str(run_copy))
+    assert repaired.returncode == 0, repaired.stderr
+    assert cli("audit", "verify", str(run_copy)).returncode == 0
+    shown = cli("audit", "show", str(run_copy), "--type", "repair", "--json")
+    assert json.loads(shown.stdout.splitlines()[0])["payload"]["torn_tail_removed_bytes"] == 40
+
+
+def test_repair_refuses_tampering(cli, run_copy: Path) -> None:
+    lines = _lines(run_copy)
+    del lines[3]
+    _write(run_copy, lines)
+    result = cli("audit", "repair", str(run_copy))
+    assert result.returncode == 3
+    assert "refusing" in result.stderr
+
+
+def test_show_and_explain(cli, run_copy: Path) -> None:
+    shown = cli("audit", "show", str(run_copy), "--json")
+    types = [json.loads(line)["type"] for line in shown.stdout.splitlines()]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert "update_proposed" in types and "update_applied" in types
+    explained = cli("audit", "explain", str(run_copy), "1")
+    assert explained.returncode == 0, explained.stderr
+    for words in (
+        "Why it was proposed",
+        "Who the feedback came from",
+        "Safety:",
+        "Drift:",
+        "Decision:",
+        "advantage",
+    ):
+        assert words in explained.stdout
+    as_json = json.loads(cli("audit", "explain", str(run_copy), "1", "--json").stdout)
+    assert as_json["decision"]["rule"] == "auto_small_step"
+    assert as_json["decision"]["approver"] == "gate:auto"
+    assert set(as_json["feedback_by_group"]["count"]) <= {"A", "B"}
+    missing = cli("audit", "explain", str(run_copy), "99")
+    assert missing.returncode == 2 and "UPDATE" in missing.stderr
