@@ -4,8 +4,8 @@ Both loops start from the same weights and use the same readers and per-cycle se
 are interleaved (bare/guard, then guard/bare, ...) so machine noise hits both alike.
 
     bare loop : generate → every reader rates everything → propose → apply
-    Guard     : generate → screen → rate shown → consent → propose → checks → gate → apply
-                → audit (+ checkpoint every N applied updates)
+    Guard     : generate → screen → rate shown → consent → propose → checks → gate →
+                seal replay inputs → apply → audit → signed head (+ checkpoint every N)
 
 Prints seconds per cycle for both, their ratio, and the Guard's own stages (screening,
 consent, checks, checkpointing, audit) as a share of the bare cycle.
@@ -26,7 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
+from guarded_rl.audit.head import generate_signing_key
 from guarded_rl.audit.log import AuditLog
+from guarded_rl.audit.signer import HEAD_FILE, HeadSigner
 from guarded_rl.consent.store import SQLiteConsentStore
 from guarded_rl.demo.users import Population, SimulatedFeedback
 from guarded_rl.guard import request_key
@@ -37,7 +39,15 @@ from guarded_rl.policy import GuardPolicy
 from guarded_rl.records import Batch
 from guarded_rl.runner import build_guard, cycle_seed
 
-GUARD_ONLY_STAGES = ("screen", "consent", "checks", "apply_checkpoint", "audit")
+GUARD_ONLY_STAGES = (
+    "screen",
+    "consent",
+    "checks",
+    "replay_inputs",
+    "audit",
+    "checkpoint",
+    "sign_head",
+)
 
 
 def main() -> None:
@@ -64,7 +74,11 @@ def main() -> None:
     for subject in readers.consented_subjects(policy.consent.purpose):
         consent.grant(subject, policy.consent.purpose)
     audit = AuditLog(workdir / "audit.jsonl")
-    guard = build_guard(guard_model, tokenizer, policy, workdir, readers, consent, audit)
+    key = generate_signing_key(workdir.parent / f"{workdir.name}.key")
+    signer = HeadSigner(audit, key, "guarded-rl/bench", workdir / HEAD_FILE)
+    guard = build_guard(
+        guard_model, tokenizer, policy, workdir, readers, consent, audit, signer=signer
+    )
 
     def bare_cycle(cycle: int) -> float:
         start = time.perf_counter()

@@ -203,10 +203,9 @@ class Guard:
             self.audit.append(
                 "update_proposed", self._proposed_payload(base, batch, proposal, results)
             )
-        with self._stage("apply_checkpoint"):
-            self._settle(cycle, proposal, decision)
+        self._settle(cycle, proposal, decision)
         if self._on_update_recorded is not None:
-            with self._stage("audit"):
+            with self._stage("sign_head"):
                 self._on_update_recorded()
         return self._report(cycle, counts, decision, proposal.stats, results)
 
@@ -272,17 +271,22 @@ class Guard:
         """Record the decision; apply an approved proposal; keep a pending one for review."""
         verdict = {"cycle": cycle, "rule": decision.rule, "reasons": list(decision.reasons)}
         if decision.outcome == "approved":
-            self.audit.append("update_approved", {**verdict, "approver": "gate:auto"})
-            self.learner.apply(proposal)
+            with self._stage("audit"):
+                self.audit.append("update_approved", {**verdict, "approver": "gate:auto"})
+            with self._stage("apply"):
+                self.learner.apply(proposal)
             self.applied += 1
-            self.audit.append(
-                "update_applied",
-                {"cycle": cycle, "model_sha256": self.learner.live_sha256},
-            )
+            with self._stage("audit"):
+                self.audit.append(
+                    "update_applied",
+                    {"cycle": cycle, "model_sha256": self.learner.live_sha256},
+                )
             if self.applied % self.policy.audit.checkpoint_every == 0:
-                self.save_checkpoint("periodic")
+                with self._stage("checkpoint"):
+                    self.save_checkpoint("periodic")
         elif decision.outcome == "pending":
-            checkpoint_id = self.checkpoints.save(proposal.candidate_state, None)
+            with self._stage("checkpoint"):
+                checkpoint_id = self.checkpoints.save(proposal.candidate_state, None)
             self.audit.append(
                 "update_pending",
                 {

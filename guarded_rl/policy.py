@@ -104,7 +104,7 @@ class GatePolicy(_Strict):
 
 class AuditPolicy(_Strict):
     checkpoint_every: int = Field(
-        5, ge=1, description="Store the weights of every Nth applied update (and the last)."
+        10, ge=1, description="Checkpoint weights + optimizer every Nth applied update."
     )
 
 

@@ -160,6 +160,12 @@ def scan_log(path: str | Path) -> ScanReport:
 
 
 def _check_line(raw: bytes, seq: int, prev: str, sha256: Any) -> str | None:
+    """Check one line's hash, sequence number and link without parsing its payload.
+
+    The hash covers the bytes after the hash field; in canonical form the top-level
+    `prev`, `seq`, `ts`, `type` follow the payload, so the last `,"prev":"` is the real one
+    (a nested string cannot contain it unescaped).
+    """
     if not raw.startswith(_PREFIX) or raw[_HASH_END : _HASH_END + 2] != b'",':
         return "not an audit entry"
     claimed = raw[len(_PREFIX) : _HASH_END]
@@ -167,21 +173,28 @@ def _check_line(raw: bytes, seq: int, prev: str, sha256: Any) -> str | None:
     if sha256(body).hexdigest().encode() != claimed:
         return "entry was modified (hash does not match its content)"
     at = body.rfind(b',"prev":"')
-    if at < 0:
-        return "entry has no prev field"
+    if at < 0 or not body.startswith(b'{"payload":{'):
+        return "not an audit entry (wrong fields)"
+    tail = body[at + 9 :]
+    rest = tail[64:]
+    if not rest.startswith(b'","seq":'):
+        return "not an audit entry (wrong fields)"
+    number_end = rest.find(b",", 8)
     try:
-        tail = json.loads(b"{" + body[at + 1 :])
+        found = int(rest[8:number_end])
     except ValueError:
-        return "entry is not valid JSON"
-    if tail.get("seq") != seq:
+        return "not an audit entry (bad seq)"
+    if found != seq:
         return (
-            f"sequence number {tail.get('seq')} where {seq} was expected "
+            f"sequence number {found} where {seq} was expected "
             "(inserted, deleted or reordered entry)"
         )
-    if tail.get("prev") != prev:
+    if tail[:64] != prev.encode():
         return "chain broken: prev is not the hash of the previous entry"
-    if not isinstance(tail.get("type"), str) or not isinstance(tail.get("ts"), int | float):
-        return "entry lacks type or ts"
+    if not rest[number_end:].startswith(b',"ts":') or b',"type":"' not in rest[number_end:]:
+        return "not an audit entry (wrong fields)"
+    if not rest.endswith(b'"}'):
+        return "not an audit entry (wrong fields)"
     return None
 
 

@@ -7,7 +7,6 @@ travel in the `UpdateProposal`; `apply` installs them only after the gate approv
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from typing import Any
@@ -45,14 +44,14 @@ class ProposingLearner:
     def restore(self, model_state: State, optimizer_state: dict[str, Any]) -> None:
         """Make a stored state live (rollback, resume, replay)."""
         load_state(self.module, model_state)
-        self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
+        self.optimizer.load_state_dict(clone_tree(optimizer_state))
         self._live_sha256 = state_sha256(state_of(self.module))
 
     def _propose(
         self, cycle: int, loss_fn: LossFn, advantages: torch.Tensor | None = None
     ) -> UpdateProposal:
         base_state = state_of(self.module, clone=True)
-        base_opt = copy.deepcopy(self.optimizer.state_dict())
+        base_opt = clone_tree(self.optimizer.state_dict())
         try:
             self.optimizer.zero_grad(set_to_none=True)
             loss, stats = loss_fn()
@@ -67,7 +66,7 @@ class ProposingLearner:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
             self.optimizer.step()
             candidate = state_of(self.module, clone=True)
-            candidate_opt = copy.deepcopy(self.optimizer.state_dict())
+            candidate_opt = clone_tree(self.optimizer.state_dict())
         finally:
             self.optimizer.zero_grad(set_to_none=True)
             load_state(self.module, base_state)
@@ -96,7 +95,7 @@ class ProposingLearner:
             )
         load_state(self.module, proposal.candidate_state)
         # a copy: the optimizer mutates its state in place, the proposal is a record
-        self.optimizer.load_state_dict(copy.deepcopy(proposal.optimizer_state))
+        self.optimizer.load_state_dict(clone_tree(proposal.optimizer_state))
         self._live_sha256 = proposal.candidate_sha256
 
 
@@ -118,3 +117,20 @@ def layer_change(before: State, after: State) -> dict[str, float]:
         delta = (tensor.float() - before[name].float()).pow(2).sum().item()
         sums[layer_of(name)] = sums.get(layer_of(name), 0.0) + delta
     return {layer: round(total**0.5, 8) for layer, total in sorted(sums.items())}
+
+
+def clone_tree(value: Any) -> Any:
+    """A copy of an optimizer state dict whose tensors share nothing with the original.
+
+    The optimizer updates its state tensors in place; a proposal is a record and must not
+    change after it was made. (Much cheaper than `copy.deepcopy` for the same result.)
+    """
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: clone_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone_tree(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(clone_tree(v) for v in value)
+    return value

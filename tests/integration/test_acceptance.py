@@ -27,4 +27,5 @@ def test_forty_cycles_learn_from_feedback_and_block_less(cli, tmp_path: Path) ->
     assert sum(blocked[-5:]) / sum(generated[-5:]) < sum(blocked[:5]) / sum(generated[:5])
 
     assert summary["updates"]["applied"] >= 30  # the default gate lets small steps through
-    assert len(read_log(run_dir / "audit.jsonl")) == 40 + 2
+    types = [e.type for e in read_log(run_dir / "audit.jsonl")]
+    assert types.count("update_proposed") + types.count("cycle_skipped") == 40

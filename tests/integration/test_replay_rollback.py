@@ -40,7 +40,12 @@ def test_replay_reports_a_difference_with_its_size(tmp_path: Path, cli) -> None:
     from guarded_rl.runner import open_run
 
     run_dir = tmp_path / "run"
-    assert cli("run", "--cycles", "6", "--users", "4", "--run-dir", str(run_dir)).returncode == 0
+    policy = tmp_path / "every5.toml"
+    policy.write_text("[audit]\ncheckpoint_every = 5\n")
+    made = cli(
+        "run", "--cycles", "6", "--users", "4", "--policy", str(policy), "--run-dir", str(run_dir)
+    )
+    assert made.returncode == 0, made.stderr
     opened = open_run(run_dir, need_key=False)
     opened.learner.settings = opened.learner.settings.model_copy(update={"kl_coef": 0.5})
     # update 5 starts from the periodic checkpoint after update 4 and ends at the final one,
