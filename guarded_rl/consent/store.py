@@ -54,6 +54,7 @@ class SQLiteConsentStore:
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
         self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA secure_delete = ON")  # erased rows do not linger on disk
         self._db.executescript(_SCHEMA)
         self._cache: dict[tuple[str, str], bool] = {}
 
@@ -69,6 +70,22 @@ class SQLiteConsentStore:
                 (subject, purpose, time.time()),
             )
         self._cache[(subject, purpose)] = True
+
+    def revoke(self, subject: str, purpose: str) -> bool:
+        """Withdraw consent for a purpose; True when there was a consent to withdraw."""
+        with self._db:
+            changed = self._db.execute(
+                "UPDATE consent SET revoked_at = ? WHERE subject = ? AND purpose = ? "
+                "AND revoked_at IS NULL",
+                (time.time(), subject, purpose),
+            ).rowcount
+        self._cache[(subject, purpose)] = False
+        return changed > 0
+
+    def erase_feedback(self, subject: str) -> int:
+        """Delete every stored feedback row of a subject; returns how many."""
+        with self._db:
+            return self._db.execute("DELETE FROM feedback WHERE subject = ?", (subject,)).rowcount
 
     def has_consent(self, subject: str, purpose: str) -> bool:
         key = (subject, purpose)
