@@ -17,6 +17,11 @@ EXIT_BLOCKED = 3
 EXIT_FAILURE = 1
 
 
+def first_few(values: list[object], limit: int = 10) -> str:
+    """`[1, 2, 3]`, or the first `limit` values and `...`: for `expected=` texts."""
+    return f"{values[:limit]}{' ...' if len(values) > limit else ''}"
+
+
 class GuardedRLError(Exception):
     """Base of every error the user can cause; renders as one line with its context."""
 

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import time
-import tomllib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -39,6 +38,7 @@ from guarded_rl.audit.signer import (
     HeadSigner,
     default_key_file,
     origin_of,
+    recorded_key_file,
 )
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.store import SQLiteConsentStore
@@ -48,7 +48,7 @@ from guarded_rl.guard import CycleReport, FeedbackSource, Guard
 from guarded_rl.learn.causal_lm import load_causal_lm, probe_kl
 from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
-from guarded_rl.policy import GuardPolicy, parse_policy, validation_error_to_input_error
+from guarded_rl.policy import GuardPolicy, parse_policy
 from guarded_rl.records import Batch, CheckResult, Request, UpdateProposal
 from guarded_rl.safety.screen import screen_from_policy
 from guarded_rl.weights import load_state
@@ -196,10 +196,8 @@ def resume(
     opened.learner.restore(state, optimizer)
     feedback_source, requests_for, _ = _default_readers(config, policy, None, None, ())
     consent = SQLiteConsentStore(opened.run_dir / "feedback.sqlite")
-    audit = AuditLog(opened.run_dir / "audit.jsonl")
-    signer = HeadSigner(
-        audit, opened.key, origin_of(opened.history.started["run_id"]), opened.run_dir / HEAD_FILE
-    )
+    signer = HeadSigner.for_run(opened.run_dir, opened.key, opened.history.started["run_id"])
+    audit = signer.log
     guard = build_guard(
         opened.model,
         opened.tokenizer,
@@ -344,26 +342,6 @@ class OpenRun:
     key: Any  # the signing key (None when not needed)
 
 
-def read_run_toml(run_dir: Path) -> tuple[RunConfig, GuardPolicy, str | None]:
-    path = run_dir / "run.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("not a run directory (no run.toml)", file=str(run_dir)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"invalid TOML: {exc}", file=str(path)) from None
-    run_table = dict(data.get("run", {}))
-    key_file = run_table.pop("key_file", None)
-    try:
-        config = RunConfig.model_validate(run_table)
-    except ValidationError as exc:
-        raise validation_error_to_input_error(
-            exc, RunConfig, str(path), error_cls=InputError
-        ) from None
-    policy = parse_policy(data.get("policy", {}), source=str(path))
-    return config, policy, key_file
-
-
 def open_run(
     run_dir: str | Path, *, key_file: Path | None = None, need_key: bool = True
 ) -> OpenRun:
@@ -371,7 +349,6 @@ def open_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
-    _, _, recorded_key = read_run_toml(run_dir)
     history = RunHistory.load(run_dir)
     # settings come from the signed log, not from run.toml (a readable copy anyone can edit)
     source = f"{run_dir / 'audit.jsonl'}:run_started"
@@ -382,8 +359,7 @@ def open_run(
     policy = parse_policy(history.started.get("policy", {}), source=source)
     key = None
     if need_key:
-        path = Path(key_file) if key_file else Path(recorded_key or default_key_file(run_dir))
-        key = load_signing_key(path)
+        key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
     model, tokenizer = load_causal_lm(config.model)
     checkpoints = CheckpointStore(run_dir / "checkpoints")
     reference = copy.deepcopy(model).eval()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from guarded_rl.audit.history import RunHistory
-from guarded_rl.errors import InputError
+from guarded_rl.errors import InputError, first_few
 
 
 def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
@@ -16,7 +16,7 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
             "no update was proposed in this cycle",
             field="UPDATE",
             got=cycle,
-            expected=f"one of {known[:10]}{' ...' if len(known) > 10 else ''}",
+            expected=f"one of {first_few(known)}",
         )
     p = history.proposals[cycle]
     by_type = {e.type: e.payload for e in history.entries_of(cycle)}

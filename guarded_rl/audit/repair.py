@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from guarded_rl.audit.head import load_signing_key, read_head
-from guarded_rl.audit.log import AuditLog, scan_log
-from guarded_rl.audit.signer import HEAD_FILE, HeadSigner, default_key_file, origin_of
+from guarded_rl.audit.log import scan_log
+from guarded_rl.audit.signer import HEAD_FILE, HeadSigner, recorded_key_file
 from guarded_rl.errors import AuditError, InputError, IntegrityError
 
 
@@ -53,32 +53,19 @@ def repair_run(run_dir: str | Path, *, key_file: Path | None = None) -> dict[str
         )
     if torn_seq is None and signed_before == len(scan.hashes):
         return {"repaired": False}
-    key_path = key_file or _recorded_key_file(run_dir) or default_key_file(run_dir)
-    key = load_signing_key(Path(key_path))
-    audit = AuditLog(log_path)
+    key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
     first = next(iter(_first_payload(log_path)), {})
-    signer = HeadSigner(audit, key, origin_of(first.get("run_id", "unknown")), run_dir / HEAD_FILE)
+    signer = HeadSigner.for_run(run_dir, key, first.get("run_id", "unknown"))
     payload = {
         "torn_tail_removed_bytes": removed,
         "torn_seq": torn_seq,
         "resigned_from_seq": signed_before,
         "resigned_to_seq": len(scan.hashes) - 1,
     }
-    audit.append("repair", payload)
+    signer.log.append("repair", payload)
     signer.sign()
-    audit.close()
+    signer.log.close()
     return {"repaired": True, **payload}
-
-
-def _recorded_key_file(run_dir: Path) -> str | None:
-    import tomllib
-
-    try:
-        data = tomllib.loads((run_dir / "run.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    value = data.get("run", {}).get("key_file")
-    return value if isinstance(value, str) else None
 
 
 def _first_payload(log_path: Path) -> list[dict[str, Any]]:

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from guarded_rl.audit.history import ReplayMismatch
-from guarded_rl.audit.log import AuditLog
-from guarded_rl.audit.signer import HEAD_FILE, HeadSigner, origin_of
+from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.consent.replay_store import ReplayInputsErased
-from guarded_rl.errors import AuditError, InputError
+from guarded_rl.errors import AuditError, InputError, first_few
 
 if TYPE_CHECKING:
     from guarded_rl.runner import OpenRun
@@ -36,7 +35,7 @@ def replay_updates(opened: OpenRun, update: int | None = None) -> list[ReplayLin
             "no recorded update for this cycle",
             field="--update",
             got=update,
-            expected=f"one of {known[:10]}{' ...' if len(known) > 10 else ''}",
+            expected=f"one of {first_few(known)}",
         )
     cycles = [update] if update is not None else sorted(history.proposals)
     lines = []
@@ -94,7 +93,7 @@ def rollback_to(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
             "that update was never applied",
             field="--to",
             got=to_update,
-            expected=f"an applied update: {applied[:10]}{' ...' if len(applied) > 10 else ''}",
+            expected=f"an applied update: {first_few(applied)}",
         )
     reason = " ".join(reason.split())
     if not reason:
@@ -107,10 +106,7 @@ def rollback_to(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
     target = history.applied[to_update]["model_sha256"]
     state, optimizer = opened.rebuilder.state_for(target)
     checkpoint_id = opened.checkpoints.save(state, optimizer)
-    audit = AuditLog(opened.run_dir / "audit.jsonl")
-    signer = HeadSigner(
-        audit, opened.key, origin_of(history.started["run_id"]), opened.run_dir / HEAD_FILE
-    )
+    signer = HeadSigner.for_run(opened.run_dir, opened.key, history.started["run_id"])
     payload = {
         "to_update": to_update,
         "reason": reason[:500],
@@ -119,7 +115,7 @@ def rollback_to(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
         "with_optimizer": True,
         "previous_live_sha256": history.live_sha256(),
     }
-    audit.append("rollback", payload)
+    signer.log.append("rollback", payload)
     signer.sign()
-    audit.close()
+    signer.log.close()
     return payload

@@ -26,6 +26,19 @@ def default_key_file(run_dir: Path) -> Path:
     return run_dir.parent / f"{run_dir.name}.key"
 
 
+def recorded_key_file(run_dir: Path) -> Path:
+    """The key file `run.toml` names (what `run --key-file` chose), else the default place."""
+    import tomllib
+
+    run_dir = Path(run_dir)
+    try:
+        data = tomllib.loads((run_dir / "run.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return default_key_file(run_dir)
+    value = data.get("run", {}).get("key_file")
+    return Path(value) if isinstance(value, str) and value else default_key_file(run_dir)
+
+
 def origin_of(run_id: str) -> str:
     return f"guarded-rl/{run_id}"
 
@@ -39,6 +52,12 @@ class HeadSigner:
         self.origin = origin
         self.head_path = Path(head_path)
         self._tree = MerkleAccumulator()
+
+    @classmethod
+    def for_run(cls, run_dir: Path, key: Ed25519PrivateKey, run_id: str) -> HeadSigner:
+        """Reopen a run's log (it must verify) for appending, with a signer for its head."""
+        run_dir = Path(run_dir)
+        return cls(AuditLog(run_dir / "audit.jsonl"), key, origin_of(run_id), run_dir / HEAD_FILE)
 
     def __repr__(self) -> str:  # never show the key
         return f"HeadSigner(origin={self.origin!r}, size={self._tree.size})"

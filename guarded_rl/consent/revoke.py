@@ -15,8 +15,7 @@ from typing import Any
 
 from guarded_rl.audit.head import load_signing_key
 from guarded_rl.audit.history import RunHistory
-from guarded_rl.audit.log import AuditLog
-from guarded_rl.audit.signer import HEAD_FILE, HeadSigner, default_key_file, origin_of
+from guarded_rl.audit.signer import HeadSigner, recorded_key_file
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.store import SQLiteConsentStore
 from guarded_rl.errors import InputError
@@ -53,9 +52,9 @@ def revoke_consent(
         consent.close()
         replay.close()
     commitment = subject_commitment(started["run_id"], subject)
-    key = load_signing_key(Path(key_file) if key_file else _recorded_key(run_dir))
-    audit = AuditLog(run_dir / "audit.jsonl")
-    signer = HeadSigner(audit, key, origin_of(started["run_id"]), run_dir / HEAD_FILE)
+    key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
+    signer = HeadSigner.for_run(run_dir, key, started["run_id"])
+    audit = signer.log
     audit.append("consent_revoked", {"purpose": purpose, "subject_sha256": commitment})
     payload = {
         "subject_sha256": commitment,
@@ -67,10 +66,3 @@ def revoke_consent(
     signer.sign()
     audit.close()
     return payload
-
-
-def _recorded_key(run_dir: Path) -> Path:
-    from guarded_rl.runner import read_run_toml
-
-    _, _, recorded = read_run_toml(run_dir)
-    return Path(recorded) if recorded else default_key_file(run_dir)
