@@ -35,7 +35,7 @@ from guarded_rl.records import (
     Sample,
     UpdateProposal,
 )
-from guarded_rl.safety.screen import SafetyScreen
+from guarded_rl.safety.screen import SafetyScreen, shown_form
 
 
 class Generator(Protocol):
@@ -76,6 +76,8 @@ class CycleReport:
     cycle: int
     generated: int
     blocked: int
+    redacted: int
+    escalated: int
     shown: int
     rated: int
     liked: int
@@ -151,8 +153,10 @@ class Guard:
             samples = self.generator.generate(requests, k, cycle)
         with self._stage("screen"):
             verdicts = self.screen.screen(samples)
-        shown = [s for s, v in zip(samples, verdicts, strict=True) if v.allowed]
-        blocked = [s for s, v in zip(samples, verdicts, strict=True) if not v.allowed]
+        pairs = list(zip(samples, verdicts, strict=True))
+        shown = [shown_form(s, v) for s, v in pairs if v.allowed]  # redacted where needed
+        blocked = [s for s, v in pairs if v.action == "block"]
+        by_action = Counter(v.action for v in verdicts)
         with self._stage("feedback"):
             ratings = self._validated_ratings(self.feedback_source.rate(shown), shown)
 
@@ -174,8 +178,12 @@ class Guard:
         counts = {
             "generated": len(samples),
             "blocked": len(blocked),
+            "redacted": by_action.get("redact", 0),
+            "escalated": by_action.get("escalate", 0),
+            "by_action": {a: by_action.get(a, 0) for a in ("allow", "redact", "escalate", "block")},
+            "by_backend": dict(Counter(r.split(":")[0] for v in verdicts for r in set(v.reasons))),
             "blocked_by_reason": dict(
-                Counter(r for v in verdicts if not v.allowed for r in v.reasons)
+                Counter(r for v in verdicts if v.action == "block" for r in v.reasons)
             ),
             "shown": len(shown),
             "rated": len(ratings),
@@ -245,6 +253,8 @@ class Guard:
             "thresholds": {
                 "safety_filters": list(policy.safety.filters),
                 "profanity_threshold": policy.safety.profanity_threshold,
+                "escalate_threshold": policy.safety.escalate_threshold,
+                "pii_action": policy.safety.pii_action,
                 "blocked_penalty": policy.safety.blocked_penalty,
                 "max_step_kl": policy.gate.max_step_kl,
                 "reject_step_kl": policy.gate.reject_step_kl,
@@ -330,6 +340,8 @@ class Guard:
             cycle=cycle,
             generated=counts["generated"],
             blocked=counts["blocked"],
+            redacted=counts["redacted"],
+            escalated=counts["escalated"],
             shown=counts["shown"],
             rated=counts["rated"],
             liked=counts["liked"],

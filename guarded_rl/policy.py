@@ -12,31 +12,98 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from guarded_rl.errors import InputError, PolicyError
 
-SafetyFilter = Literal["profanity", "pii"]
+BUILTIN_FILTERS = ("profanity", "threat", "pii", "blocklist", "detoxify")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DetoxifySettings(_Strict):
+    """Where the Detoxify model comes from; offline use needs a local checkpoint and config."""
+
+    model_type: str = Field("original", description="Detoxify model name (downloads if online).")
+    checkpoint: str | None = Field(None, description="Local Detoxify checkpoint file.")
+    huggingface_config_path: str | None = Field(
+        None, description="Local directory with the transformers config and tokenizer."
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Per-category block thresholds (others: defaults)."
+    )
+
+
+class CustomFilter(_Strict):
+    """A user scorer `package.module:function` (text -> score in [0, 1])."""
+
+    callable: str = Field(..., pattern=r"^[\w.]+:\w+$")
+    threshold: float = Field(0.5, gt=0.0, le=1.0)
+    action: Literal["block", "escalate"] = "block"
+
+
 class SafetyPolicy(_Strict):
     """Screens every generated output before anyone sees it."""
 
-    filters: list[SafetyFilter] = Field(
-        default=["profanity", "pii"],
+    # validated before `filters`, which may name its entries
+    custom: dict[str, CustomFilter] = Field(
+        default_factory=dict, description="User scorers, by the name `filters` lists them under."
+    )
+    filters: list[str] = Field(
+        default=["profanity", "threat", "pii"],
         min_length=1,
-        description="Filters every output must pass; an empty list is refused (fail closed).",
+        description="Backends every output must pass (profanity, pii, blocklist, detoxify, or a "
+        "name under [safety.custom]); an empty list is refused (fail closed).",
     )
     profanity_threshold: float = Field(
         0.5, gt=0.0, lt=1.0, description="Block when the profanity probability reaches this."
     )
+    escalate_threshold: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Hold for a person from this profanity score on."
+    )
+    pii_action: Literal["block", "redact", "escalate"] = Field(
+        "block", description="What personal data in an output leads to."
+    )
+    blocklist: list[str] = Field(default_factory=list, description="Terms that block.")
+    on_backend_error: Literal["block", "escalate"] = Field(
+        "block", description="What a backend that fails does to the batch (never pass)."
+    )
     blocked_penalty: float = Field(
         -1.0, le=0.0, description="Reward a blocked output enters training with (never shown)."
     )
+    detoxify: DetoxifySettings = DetoxifySettings()
+
+    @field_validator("filters")
+    @classmethod
+    def _known_filters(cls, filters: list[str], info: ValidationInfo) -> list[str]:
+        custom = info.data.get("custom", {})
+        for name in filters:
+            if name not in BUILTIN_FILTERS and name not in custom:
+                raise ValueError(
+                    f"unknown filter '{name}': use one of {', '.join(BUILTIN_FILTERS)} "
+                    "or define it under [safety.custom]"
+                )
+        return filters
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if "blocklist" in self.filters and not [t for t in self.blocklist if t.strip()]:
+            raise ValueError("the blocklist filter is on but the blocklist is empty")
+        if self.escalate_threshold is not None and (
+            self.escalate_threshold >= self.profanity_threshold
+        ):
+            raise ValueError("escalate_threshold must be below profanity_threshold")
+        return self
 
 
 class ConsentPolicy(_Strict):

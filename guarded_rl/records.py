@@ -12,6 +12,7 @@ from typing import Any, Literal
 import torch
 
 Outcome = Literal["approved", "pending", "rejected"]
+Action = Literal["allow", "redact", "escalate", "block"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +39,22 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What content safety decided about one sample; `allowed=False` means never shown."""
+    """What content safety decided about one sample.
+
+    `allow`: shown as is; `redact`: shown as `redacted`; `escalate`: held for a person, not
+    shown, not trained on; `block`: never shown, trained on with the penalty reward.
+    """
 
     sample_id: str
-    allowed: bool
+    action: Action
     reasons: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
+    redacted: str | None = None  # the completion as it may be shown, when action == "redact"
+
+    @property
+    def allowed(self) -> bool:
+        """May a person see it (as is or redacted)?"""
+        return self.action in ("allow", "redact")
 
 
 @dataclass(frozen=True, slots=True)

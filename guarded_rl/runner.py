@@ -458,6 +458,8 @@ def build_summary(
         "like_rate_by_cycle": [_round(r.like_rate) for r in reports],
         "generated_by_cycle": [r.generated for r in reports],
         "blocked_by_cycle": [r.blocked for r in reports],
+        "redacted_by_cycle": [r.redacted for r in reports],
+        "escalated_by_cycle": [r.escalated for r in reports],
         "shown_by_cycle": [r.shown for r in reports],
         "rated_by_cycle": [r.rated for r in reports],
         "liked_by_cycle": [r.liked for r in reports],

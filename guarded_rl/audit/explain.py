@@ -63,6 +63,9 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
         "top_samples": p.get("top_samples", []),
         "safety": {
             "blocked": counts["blocked"],
+            "redacted": counts.get("redacted", 0),
+            "escalated": counts.get("escalated", 0),
+            "by_backend": counts.get("by_backend", {}),
             "generated": counts["generated"],
             "by_reason": counts.get("blocked_by_reason", {}),
             "filters": p["thresholds"]["safety_filters"],
@@ -114,7 +117,8 @@ def render_explanation(x: dict[str, Any]) -> str:
             for e in x["top_samples"]
         )
         + ".",
-        f"Safety: {s['blocked']}/{s['generated']} blocked ({_pairs(s['by_reason']) or 'none'}) "
+        f"Safety: {s['blocked']}/{s['generated']} blocked ({_pairs(s['by_reason']) or 'none'}), "
+        f"{s['redacted']} shown redacted, {s['escalated']} held for a person "
         f"with filters {', '.join(s['filters'])}, profanity threshold {s['profanity_threshold']}; "
         f"blocked outputs entered training with reward {s['blocked_penalty']}.",
         f"Drift: probe KL of this step {d['kl_step']} (auto-approve below {d['max_step_kl']}, "

@@ -13,7 +13,7 @@ import traceback
 import click
 import typer
 
-from guarded_rl.cli import audit_cmd, policy_cmd, replay_cmd, run_cmd
+from guarded_rl.cli import audit_cmd, policy_cmd, replay_cmd, run_cmd, screen_cmd
 from guarded_rl.errors import GuardedRLError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("run")(run_cmd.run)
+app.command("screen")(screen_cmd.screen)
 app.command("replay")(replay_cmd.replay)
 app.command("rollback")(replay_cmd.rollback)
 app.add_typer(policy_cmd.app, name="policy")

@@ -136,6 +136,7 @@ def _rig(
     consenting: Sequence[str] = CONSENTING,
     replay: bool = True,
     callback: bool = True,
+    screen: Any = None,
 ) -> Rig:
     model, tok = lm
     policy = policy or _policy()
@@ -163,7 +164,7 @@ def _rig(
     guard = Guard(
         policy=policy,
         generator=LMGenerator(model, tok, policy.learner),
-        screen=FilterScreen({"block_char": (block_char_filter, 0.5)}),
+        screen=screen or FilterScreen({"block_char": (block_char_filter, 0.5)}),
         feedback_source=feedback,
         consent=consent,
         learner=learner,
@@ -482,6 +483,15 @@ def test_approved_update_goes_live_and_is_audited(
     assert data["counts"] == {
         "generated": report.generated,
         "blocked": report.blocked,
+        "redacted": 0,
+        "escalated": 0,
+        "by_action": {
+            "allow": report.generated - report.blocked,
+            "redact": 0,
+            "escalate": 0,
+            "block": report.blocked,
+        },
+        "by_backend": {"block_char": report.blocked},
         "blocked_by_reason": {"block_char": report.blocked},
         "shown": report.shown,
         "rated": report.rated,
@@ -500,6 +510,8 @@ def test_approved_update_goes_live_and_is_audited(
     assert data["thresholds"] == {
         "safety_filters": list(policy.safety.filters),
         "profanity_threshold": policy.safety.profanity_threshold,
+        "escalate_threshold": policy.safety.escalate_threshold,
+        "pii_action": policy.safety.pii_action,
         "blocked_penalty": policy.safety.blocked_penalty,
         "max_step_kl": 50.0,
         "reject_step_kl": 100.0,
@@ -828,9 +840,45 @@ def test_batch_commitment_covers_ids_tokens_rewards_but_not_text() -> None:
 
 
 def test_cycle_report_rates() -> None:
-    empty = CycleReport(0, 0, 0, 0, 0, 0, 0, 0, None)
+    empty = CycleReport(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None)
     assert math.isnan(empty.like_rate)
     assert math.isnan(empty.blocked_share)
-    report = CycleReport(0, 8, 2, 6, 4, 3, 0, 6, "approved")
+    report = CycleReport(0, 8, 2, 0, 0, 6, 4, 3, 0, 6, "approved")
     assert report.like_rate == 0.75
     assert report.blocked_share == 0.25
+
+
+def test_redacted_items_are_shown_redacted_and_escalated_ones_are_held(
+    tmp_path: Path, fresh_lm: tuple[nn.Module, object]
+) -> None:
+    from guarded_rl.safety.screen import Backend
+
+    def has(char: str):
+        def score(texts: Sequence[str]) -> list[float]:
+            return [1.0 if char in t else 0.0 for t in texts]
+
+        return score
+
+    screen = FilterScreen(
+        {
+            "e_is_private": Backend(has("e"), 0.5, "redact", sees="original"),
+            "a_is_doubtful": Backend(has("a"), 0.5, "escalate", sees="original"),
+        },
+        redactor=lambda text: text.replace("e", "[E]"),
+    )
+    rig = _rig(tmp_path, fresh_lm, screen=screen)
+    samples = _generated(fresh_lm)
+    verdicts = screen.screen(samples)
+    assert {v.action for v in verdicts} >= {"redact", "escalate"}, "seed gives no mix"
+    report = rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
+    shown_texts = [s.text for s in rig.feedback.seen]
+    assert shown_texts and all("e" not in t.replace("[E]", "") for t in shown_texts)
+    held = {v.sample_id for v in verdicts if v.action == "escalate"}
+    assert held.isdisjoint(s.sample_id for s in rig.feedback.seen)
+    assert all(s.sample_id not in held for b in rig.spy.batches for s in b.samples)
+    assert report.escalated == len(held) and report.redacted > 0
+    rig.guard.audit.close()
+    counts = rig.entries()[0].payload["counts"]
+    assert counts["by_action"]["escalate"] == len(held)
+    assert counts["by_action"]["redact"] == report.redacted
+    assert counts["by_backend"]["a_is_doubtful"] == len(held)

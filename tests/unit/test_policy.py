@@ -40,7 +40,7 @@ def _error(tmp_path: Path, text: str) -> PolicyError:
 
 def test_defaults_are_valid_and_consistent() -> None:
     policy = GuardPolicy()
-    assert policy.safety.filters == ["profanity", "pii"]
+    assert policy.safety.filters == ["profanity", "threat", "pii"]
     assert 0.0 < policy.safety.profanity_threshold < 1.0
     assert policy.learner.samples_per_prompt >= 2
     assert policy.gate.reject_step_kl > policy.gate.max_step_kl
@@ -67,7 +67,7 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
     policy = load_policy(path)
     assert policy.name == "strict"
     assert policy.safety.profanity_threshold == 0.2
-    assert policy.safety.filters == ["profanity", "pii"]
+    assert policy.safety.filters == ["profanity", "threat", "pii"]
     assert policy.learner == LearnerPolicy()
     assert policy.gate == GatePolicy()
 
@@ -127,10 +127,11 @@ def test_bad_value_names_key_and_value(
     assert "(expected " in err.one_line()
 
 
-def test_unknown_filter_name_points_at_the_list_item(tmp_path: Path) -> None:
+def test_unknown_filter_name_points_at_the_filter_list(tmp_path: Path) -> None:
     err = _error(tmp_path, "[safety]\nfilters = ['pii', 'toxicity']\n")
-    assert err.field == "safety.filters.1"
+    assert err.field == "safety.filters"
     assert "'toxicity'" in err.one_line()
+    assert "[safety.custom]" in err.one_line()
 
 
 @pytest.mark.parametrize(("approve", "reject"), [(0.5, 0.5), (0.5, 0.1)])

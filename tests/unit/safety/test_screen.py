@@ -9,7 +9,7 @@ import pytest
 from guarded_rl.errors import GuardBlockedError
 from guarded_rl.policy import SafetyPolicy
 from guarded_rl.records import Sample
-from guarded_rl.safety.filters import pii_filter, profanity_filter
+from guarded_rl.safety.filters import profanity_filter
 from guarded_rl.safety.screen import FilterScreen, screen_from_policy
 
 
@@ -98,12 +98,16 @@ def test_empty_batch() -> None:
 
 def test_screen_from_policy_uses_named_filters_and_threshold() -> None:
     screen = screen_from_policy(SafetyPolicy(filters=["pii"]))
-    assert set(screen.filters) == {"pii"}
-    assert screen.filters["pii"] == (pii_filter, 0.5)
+    assert set(screen.backends) == {"pii"}
+    assert screen.backends["pii"].threshold == 0.5
+    assert screen.backends["pii"].sees == "original"  # PII is found in what would be shown
+    assert screen.backends["pii"].action == "block"
 
-    default = screen_from_policy(SafetyPolicy(profanity_threshold=0.3))
-    assert set(default.filters) == {"profanity", "pii"}
-    assert default.filters["profanity"] == (profanity_filter, 0.3)
+    default = screen_from_policy(SafetyPolicy(profanity_threshold=0.3, pii_action="redact"))
+    assert set(default.backends) == {"profanity", "threat", "pii"}
+    assert default.backends["profanity"].threshold == 0.3
+    assert default.backends["profanity"].sees == "normalized"
+    assert default.backends["pii"].action == "redact"
 
 
 def test_policy_threshold_decides_the_profanity_verdict() -> None:

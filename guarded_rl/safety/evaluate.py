@@ -1,0 +1,83 @@
+"""Precision and recall of a policy's safety screen on a labelled set.
+
+    python -m guarded_rl.safety.evaluate [--policy FILE] [--data tests/data/safety_eval.jsonl]
+
+A toxic line counts as caught when it is blocked or held (escalate); a PII line when it is
+redacted, blocked or held; a benign or tricky line is a false positive when it is anything but
+allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from guarded_rl.policy import GuardPolicy, load_policy
+from guarded_rl.records import Sample
+from guarded_rl.safety.screen import screen_from_policy
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "safety_eval.jsonl"
+CAUGHT = {"toxic": {"block", "escalate"}, "pii": {"redact", "block", "escalate"}}
+
+
+def evaluate(rows: list[dict[str, Any]], policy: GuardPolicy) -> dict[str, Any]:
+    screen = screen_from_policy(policy.safety)
+    samples = [Sample(str(i), 0, "-", "", r["text"], (), ()) for i, r in enumerate(rows)]
+    verdicts = screen.screen(samples)
+    groups: dict[str, list[bool]] = defaultdict(list)
+    flagged_benign = 0
+    caught_toxic = 0
+    for row, verdict in zip(rows, verdicts, strict=True):
+        label = row["label"]
+        if label in CAUGHT:
+            hit = verdict.action in CAUGHT[label]
+            keys = [label, f"{label}/{row.get('category') or row.get('kind')}"]
+            if label == "toxic":
+                keys.append(f"toxic/variant:{row['variant']}")
+                caught_toxic += hit
+        else:
+            hit = verdict.action != "allow"
+            keys = [label]
+            flagged_benign += hit
+        for key in keys:
+            groups[key].append(hit)
+    rates = {key: {"n": len(v), "rate": round(sum(v) / len(v), 4)} for key, v in groups.items()}
+    flagged = caught_toxic + flagged_benign
+    return {
+        "toxic_recall": rates.get("toxic", {}).get("rate"),
+        "pii_recall": rates.get("pii", {}).get("rate"),
+        "tricky_false_positive_rate": rates.get("tricky", {}).get("rate"),
+        "benign_false_positive_rate": rates.get("benign", {}).get("rate"),
+        "toxic_precision": round(caught_toxic / flagged, 4) if flagged else None,
+        "by_group": dict(sorted(rates.items())),
+    }
+
+
+def load_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Evaluate a policy's safety screen.")
+    parser.add_argument("--policy", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    report = evaluate(load_rows(args.data), load_policy(args.policy))
+    for key in (
+        "toxic_recall",
+        "toxic_precision",
+        "tricky_false_positive_rate",
+        "benign_false_positive_rate",
+        "pii_recall",
+    ):
+        print(f"{key:<28}{report[key]}")
+    print("by group (recall for toxic/pii, flagged share for benign/tricky):")
+    for key, value in report["by_group"].items():
+        print(f"  {key:<26}{value['rate']:>7.3f}  (n={value['n']})")
+
+
+if __name__ == "__main__":
+    main()
