@@ -26,6 +26,7 @@ from guarded_rl.safety.normalize import normalize
 from guarded_rl.safety.pii import pii_scores
 from guarded_rl.safety.profanity import profanity_model
 from guarded_rl.safety.screen import screen_from_policy
+from guarded_rl.safety.threat import threat_scores
 
 BATCH = 1024
 
@@ -51,9 +52,10 @@ def main() -> None:
 
     blocklist = Blocklist(["idiot", "moron", "scum", "kill"])
     figures = {
-        "default stack (normalize + profanity + pii, decisions)": rate(default_stack, texts),
+        "default stack (normalize, profanity, threat, pii; decisions)": rate(default_stack, texts),
         "normalize": rate(lambda b: [normalize(t) for t in b], texts),
         "profanity (on normalized text)": rate(profanity_model(), normalized),
+        "threat rules (on normalized text)": rate(threat_scores, normalized),
         "pii (on original text)": rate(pii_scores, texts),
         "blocklist (on normalized text)": rate(blocklist, normalized),
     }

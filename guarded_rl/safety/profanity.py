@@ -33,8 +33,12 @@ class ProfanityModel:
         self._a = np.array([float(m.calibrators[0].a_) for m in members])
         self._b = np.array([float(m.calibrators[0].b_) for m in members])
         self._fast = _fast_path_applies(self.vectorizer)
-        #: the words the model knows (normalization repairs use it)
-        self.vocabulary: frozenset[str] = frozenset(self.vectorizer.vocabulary_)
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        #: words known to be words: the model's vocabulary and the stop words it drops
+        self.vocabulary: frozenset[str] = frozenset(self.vectorizer.vocabulary_) | frozenset(
+            ENGLISH_STOP_WORDS
+        )
         if self._fast:
             import re
 

@@ -11,6 +11,7 @@ shown with its personal data replaced by typed placeholders.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
@@ -182,10 +183,15 @@ def screen_from_policy(policy: SafetyPolicy) -> FilterScreen:
     return FilterScreen(backends, on_error=policy.on_backend_error, normalizer=normalizer)
 
 
+_ARTICLE_JOINED = re.compile(r"\b[ai][a-z]{3,}\b")
+# "a" or "i", then a spelled-out word: single characters with separators between them
+_ARTICLE_THEN_SPELLED = re.compile(r"\b[aAiI][\s.\-_*]+(?:\S[\s.\-_*]+){2,}\S\b")
+
+
 class VocabularyNormalizer:
     """`normalize`, then one repair that needs a vocabulary: a spelled-out word joined with the
     article before it ("is a s t u p i d" → "astupid") is split again ("a stupid") when only
-    the rest is a known word."""
+    the rest is a known word. Texts without such a spelled-out run are left as normalized."""
 
     def __init__(self, vocabulary: Container[str]) -> None:
         from guarded_rl.safety.normalize import normalize
@@ -194,17 +200,16 @@ class VocabularyNormalizer:
         self._vocabulary = vocabulary
 
     def __call__(self, text: str) -> str:
-        words = self._normalize(text).split(" ")
-        vocabulary = self._vocabulary
-        for i, word in enumerate(words):
-            if (
-                len(word) > 3
-                and word[0] in "ai"
-                and word not in vocabulary
-                and word[1:] in vocabulary
-            ):
-                words[i] = f"{word[0]} {word[1:]}"
-        return " ".join(words)
+        normalized = self._normalize(text)
+        if not _ARTICLE_THEN_SPELLED.search(text):  # only joins of spelled-out letters
+            return normalized
+        return _ARTICLE_JOINED.sub(self._split, normalized)
+
+    def _split(self, match: re.Match[str]) -> str:
+        word = match.group(0)
+        if word in self._vocabulary or word[1:] not in self._vocabulary:
+            return word
+        return f"{word[0]} {word[1:]}"
 
 
 def _detoxify(policy: SafetyPolicy) -> TextFilter:

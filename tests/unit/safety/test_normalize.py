@@ -3,6 +3,7 @@ and numbers survive, and the result is a fixed point."""
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
 import timeit
@@ -152,6 +153,22 @@ def test_idempotent_on_a_sample() -> None:
     for text in sample:
         once = normalize(text)
         assert normalize(once) == once, (text, once)
+
+
+def test_ascii_shortcut_never_skips_a_change() -> None:
+    """The ASCII fast path may skip the leet or joining regex only where it would do nothing."""
+    module = importlib.import_module("guarded_rl.safety.normalize")
+    rng = random.Random(1)
+    chars = "abcxyz0135269_@$!|"
+    seps = ["_", " ", ".", "-", "*", "'", ",", "=", ". ", " - ", "?", "("]
+    for _ in range(5000):
+        words = ["".join(rng.choices(chars, k=rng.choice((1, 1, 2, 3)))) for _ in range(6)]
+        text = words[0] + "".join(rng.choice(seps) + w for w in words[1 : rng.randint(1, 6)])
+        leet, join = module._hints(text)
+        if not leet:
+            assert module._LEET_WORD.sub(module._fold_leet, text) == text, text
+        if not join:
+            assert module._SPELLED.sub(module._join_spelled, text) == text, text
 
 
 def test_throughput_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
