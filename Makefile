@@ -34,6 +34,7 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/audit.py
+	$(BIN)/python benchmarks/safety.py
 
 # Rebuild the embedded default model from the generated corpus (about 5 minutes on 2 cores).
 model: setup

@@ -490,7 +490,16 @@ def _run_toml(config: RunConfig, policy: GuardPolicy, key_file: Path) -> str:
 
     run = {k: v for k, v in config.model_dump().items() if v is not None}
     run["key_file"] = str(key_file)
-    return tomli_w.dumps({"run": run, "policy": policy.model_dump()})
+    return tomli_w.dumps(_without_none({"run": run, "policy": policy.model_dump()}))
+
+
+def _without_none(value: Any) -> Any:
+    """TOML has no null: an unset optional setting is simply left out."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
 
 
 def policy_sha256(policy: GuardPolicy) -> str:
