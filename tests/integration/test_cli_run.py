@@ -33,7 +33,7 @@ def test_short_run_writes_a_complete_run_directory(cli, tmp_path: Path) -> None:
 
     run_toml = tomllib.loads((run_dir / "run.toml").read_text())
     assert run_toml["run"]["seed"] == 1 and run_toml["run"]["cycles"] == 3
-    assert run_toml["policy"]["safety"]["filters"] == ["profanity", "pii"]
+    assert run_toml["policy"]["safety"]["filters"] == ["profanity", "threat", "pii"]
 
     entries = read_log(run_dir / "audit.jsonl")  # raises if the chain is broken
     types = [e.type for e in entries]
