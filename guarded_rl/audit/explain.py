@@ -118,8 +118,8 @@ def render_explanation(x: dict[str, Any]) -> str:
         )
         + ".",
         f"Safety: {s['blocked']}/{s['generated']} blocked ({_pairs(s['by_reason']) or 'none'}), "
-        f"{s['redacted']} shown redacted, {s['escalated']} held for a person "
-        f"with filters {', '.join(s['filters'])}, profanity threshold {s['profanity_threshold']}; "
+        f"{s['redacted']} shown redacted, {s['escalated']} held for a person; "
+        f"filters {', '.join(s['filters'])}, profanity threshold {s['profanity_threshold']}; "
         f"blocked outputs entered training with reward {s['blocked_penalty']}.",
         f"Drift: probe KL of this step {d['kl_step']} (auto-approve below {d['max_step_kl']}, "
         f"reject at {d['reject_step_kl']}); KL to the starting model {d['kl_to_start']}. "
