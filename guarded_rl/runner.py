@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import platform
 import time
 import uuid
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guarded_rl.approval.gate import KLGate
 from guarded_rl.approval.probe_kl import ProbeKLCheck
+from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import generate_signing_key, key_id, load_signing_key, write_public_key
 from guarded_rl.audit.history import RunHistory, StateRebuilder
@@ -120,7 +120,7 @@ def run(
     deterministic_torch()
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(run_dir / "run.toml", _run_toml(config, policy, key_file))
+    atomic_write(run_dir / "run.toml", _run_toml(config, policy, key_file).encode())
     key = generate_signing_key(key_file)
     write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
     run_id = uuid.uuid4().hex[:16]
@@ -290,7 +290,7 @@ def _drive(
         consent.close()
         if guard.replay_store is not None:
             guard.replay_store.close()
-        _write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 
@@ -567,9 +567,3 @@ def _run_started(
         ).decode(),
         "key_id": key_id(public),
     }
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

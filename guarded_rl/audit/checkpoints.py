@@ -20,19 +20,18 @@ durable: a crash can leave unreferenced blobs behind, never a manifest naming a 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from guarded_rl.atomic import atomic_write, fsync_dir
 from guarded_rl.errors import AuditError
 from guarded_rl.weights import State, state_sha256_from_tensor_hashes, tensor_sha256
 
@@ -70,7 +69,7 @@ class CheckpointStore:
         self.manifests_dir = self.directory / "manifests"
         for sub in (self.blobs_dir, self.manifests_dir):
             sub.mkdir(parents=True, exist_ok=True)
-        _fsync_dir(self.directory)  # the new sub-directories must survive a crash too
+        fsync_dir(self.directory)  # the new sub-directories must survive a crash too
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -121,7 +120,7 @@ class CheckpointStore:
             if not path.exists():
                 _write_atomic(path, _raw_bytes(tensor))
         # Also covers blobs found already present (a crash may have left their rename unsynced).
-        _fsync_dir(self.blobs_dir)
+        fsync_dir(self.blobs_dir)
 
         data = _canonical(manifest)
         checkpoint_id = hashlib.sha256(data).hexdigest()
@@ -415,31 +414,8 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes | memoryview) -> None:
-    """Write via a temp file in the same directory so readers see all of `path` or none."""
-    tmp: str | None = None
+    """`atomic_write`, with a failed write reported as the checkpoint error it is."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
+        atomic_write(path, data, mode=0o600)
     except OSError as exc:
         raise AuditError(f"cannot write checkpoint file: {exc.strerror}", file=str(path)) from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make renames and new entries in `directory` durable (POSIX; a no-op elsewhere)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,7 +17,6 @@ import math
 import os
 import re
 import stat
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from guarded_rl.atomic import atomic_write, fsync_dir
 from guarded_rl.errors import AuditError
 
 __all__ = [
@@ -188,7 +188,7 @@ def generate_signing_key(path: Path) -> Ed25519PrivateKey:
         with contextlib.suppress(OSError):
             path.unlink()
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return key
 
 
@@ -242,7 +242,7 @@ def write_public_key(path: Path, key: Ed25519PublicKey) -> None:
     pem = key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _atomic_write(Path(path), pem)
+    atomic_write(Path(path), pem)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
@@ -319,7 +319,7 @@ def verify_head(head: SignedHead, public_key: Ed25519PublicKey) -> bool:
 
 def write_head(path: Path, head: SignedHead) -> None:
     """Replace the head file atomically: readers see the old head or the new one, never half."""
-    _atomic_write(Path(path), head.to_json().encode("utf-8"))
+    atomic_write(Path(path), head.to_json().encode("utf-8"))
 
 
 def read_head(path: Path) -> SignedHead:
@@ -334,38 +334,3 @@ def read_head(path: Path) -> SignedHead:
     except OSError as exc:
         raise AuditError(f"cannot read signed head ({exc.strerror})", file=str(path)) from None
     return SignedHead.from_json(text, source=str(path))
-
-
-# -- files -------------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write tmp in the same dir, fsync, rename over `path`, fsync the dir: crash-safe replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)  # mkstemp creates 0600; these files are public
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename or create durable: the directory entry must reach the disk too."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # platforms that cannot open directories (Windows) have no dir fsync
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
