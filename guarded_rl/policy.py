@@ -75,6 +75,16 @@ class SafetyPolicy(_Strict):
         "block", description="What personal data in an output leads to."
     )
     blocklist: list[str] = Field(default_factory=list, description="Terms that block.")
+    builtin_safe_phrases: bool = Field(
+        True,
+        description="Hide the shipped benign phrases (names, species, dishes: 'Dick Van Dyke', "
+        "'pussy willow') from the profanity and detoxify classifiers.",
+    )
+    safe_phrases: list[str] = Field(
+        default_factory=list,
+        description="More benign fixed phrases to hide from the classifiers (matched on "
+        "normalized text, whole words; other words in the text still count).",
+    )
     on_backend_error: Literal["block", "escalate"] = Field(
         "block", description="What a backend that fails does to the batch (never pass)."
     )

@@ -5,6 +5,10 @@
 A toxic line counts as caught when it is blocked or held (escalate); a PII line when it is
 redacted, blocked or held; a benign or tricky line is a false positive when it is anything but
 allowed.
+
+`tests/data/safety_tricky_heldout.jsonl` is a second, held-out set of tricky lines, written
+without sight of the filters or the shipped safe-phrase list; pass it with `--data` to see how
+the false-positive figure generalises.
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ def evaluate(rows: list[dict[str, Any]], policy: GuardPolicy) -> dict[str, Any]:
         "pii_recall": rates.get("pii", {}).get("rate"),
         "tricky_false_positive_rate": rates.get("tricky", {}).get("rate"),
         "benign_false_positive_rate": rates.get("benign", {}).get("rate"),
-        "toxic_precision": round(caught_toxic / flagged, 4) if flagged else None,
+        "toxic_precision": round(caught_toxic / flagged, 4)
+        if flagged and "toxic" in groups
+        else None,
         "by_group": dict(sorted(rates.items())),
     }
 

@@ -20,6 +20,7 @@ from guarded_rl.errors import GuardBlockedError, PolicyError
 from guarded_rl.policy import SafetyPolicy
 from guarded_rl.records import Action, Sample, Verdict
 from guarded_rl.safety.filters import TextFilter
+from guarded_rl.safety.safe_phrases import SafePhrases, builtin_safe_phrases, without_safe_phrases
 
 SEVERITY: dict[Action, int] = {"allow": 0, "redact": 1, "escalate": 2, "block": 3}
 
@@ -175,12 +176,26 @@ def screen_from_policy(policy: SafetyPolicy) -> FilterScreen:
                 custom.threshold,
                 custom.action,
             )
+    phrases = _safe_phrases(policy)
+    if phrases is not None:
+        for name in ("profanity", "detoxify"):
+            if name in backends:
+                backends[name] = replace(
+                    backends[name], score=without_safe_phrases(backends[name].score, phrases)
+                )
     normalizer = None
     if "profanity" in backends:
         from guarded_rl.safety.profanity import profanity_model
 
         normalizer = VocabularyNormalizer(profanity_model().vocabulary)
     return FilterScreen(backends, on_error=policy.on_backend_error, normalizer=normalizer)
+
+
+def _safe_phrases(policy: SafetyPolicy) -> SafePhrases | None:
+    phrases = [p for p in policy.safe_phrases if p.strip()]
+    if policy.builtin_safe_phrases:
+        phrases = [*builtin_safe_phrases(), *phrases]
+    return SafePhrases(phrases) if phrases else None
 
 
 _ARTICLE_JOINED = re.compile(r"\b[ai][a-z]{3,}\b")

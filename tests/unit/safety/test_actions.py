@@ -165,15 +165,23 @@ def test_custom_callable_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_evaluation_set_figures_hold() -> None:
-    """The issue's floors: toxic recall (with evasions) >= 0.90, PII recall >= 0.95; benign
-    text is never flagged; tricky text stays at or under the figure measured when this was
-    written (0.075: three proper names / plant names the profanity model scores high)."""
+    """The issue's floors: toxic recall (with evasions) >= 0.90, PII recall >= 0.95, tricky
+    text flagged at most 5 %; plain benign text is never flagged."""
     report = evaluate(load_rows(DEFAULT_DATA), GuardPolicy())
     assert report["toxic_recall"] >= 0.90
     assert report["pii_recall"] >= 0.95
     assert report["benign_false_positive_rate"] == 0.0
-    assert report["tricky_false_positive_rate"] <= 0.075
+    assert report["tricky_false_positive_rate"] <= 0.05
     for variant in ("leet", "dotted", "spaced", "cyrillic", "zero_width", "stretched"):
         assert report["by_group"][f"toxic/variant:{variant}"]["rate"] >= 0.85, variant
     rows = [json.loads(line) for line in DEFAULT_DATA.read_text().splitlines()]
     assert {r["label"] for r in rows} == {"toxic", "benign", "tricky", "pii"}
+
+
+def test_held_out_tricky_set_stays_under_five_percent() -> None:
+    """A set written blind to the filters and the safe-phrase list (not tuned on)."""
+    rows = load_rows(DEFAULT_DATA.with_name("safety_tricky_heldout.jsonl"))
+    assert len(rows) == 60
+    report = evaluate(rows, GuardPolicy())
+    assert report["tricky_false_positive_rate"] <= 0.05
+    assert report["toxic_precision"] is None
