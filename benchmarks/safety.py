@@ -50,9 +50,15 @@ def main() -> None:
     def default_stack(batch: Sequence[str]) -> object:
         return default.screen([Sample(str(i), 0, "-", "", t, (), ()) for i, t in enumerate(batch)])
 
+    plain = screen_from_policy(SafetyPolicy(builtin_safe_phrases=False))
+
+    def stack_without_phrases(batch: Sequence[str]) -> object:
+        return plain.screen([Sample(str(i), 0, "-", "", t, (), ()) for i, t in enumerate(batch)])
+
     blocklist = Blocklist(["idiot", "moron", "scum", "kill"])
     figures = {
         "default stack (normalize, profanity, threat, pii; decisions)": rate(default_stack, texts),
+        "  the same without the safe-phrase list": rate(stack_without_phrases, texts),
         "normalize": rate(lambda b: [normalize(t) for t in b], texts),
         "profanity (on normalized text)": rate(profanity_model(), normalized),
         "threat rules (on normalized text)": rate(threat_scores, normalized),
