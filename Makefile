@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/audit.py
 	$(BIN)/python benchmarks/safety.py
+	$(BIN)/python benchmarks/feedback_store.py
 
 # Rebuild the embedded default model from the generated corpus (about 5 minutes on 2 cores).
 model: setup

@@ -20,6 +20,7 @@ import copy
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,7 +30,7 @@ import torch
 from guarded_rl.audit.head import generate_signing_key
 from guarded_rl.audit.log import AuditLog
 from guarded_rl.audit.signer import HEAD_FILE, HeadSigner
-from guarded_rl.consent.store import SQLiteConsentStore
+from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.demo.users import Population, SimulatedFeedback
 from guarded_rl.guard import request_key
 from guarded_rl.learn.causal_lm import load_causal_lm
@@ -37,7 +38,7 @@ from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
 from guarded_rl.policy import GuardPolicy
 from guarded_rl.records import Batch
-from guarded_rl.runner import build_guard, cycle_seed
+from guarded_rl.runner import build_guard, cycle_seed, record_grants
 
 GUARD_ONLY_STAGES = (
     "screen",
@@ -61,8 +62,8 @@ def main() -> None:
     policy = GuardPolicy()
     k = policy.learner.samples_per_prompt
     base_model, tokenizer = load_causal_lm(args.model)
-    population = Population(200, seed=args.seed, purpose=policy.consent.purpose)
-    readers = SimulatedFeedback(population, seed=args.seed)
+    population = Population(200, seed=args.seed)
+    readers = SimulatedFeedback(population, seed=args.seed)  # the bare loop: ids, no store
 
     bare_model = copy.deepcopy(base_model)
     bare_generator = LMGenerator(bare_model, tokenizer, policy.learner)
@@ -70,14 +71,14 @@ def main() -> None:
 
     guard_model = copy.deepcopy(base_model)
     workdir = Path(tempfile.mkdtemp(prefix="guarded-rl-bench-"))
-    consent = SQLiteConsentStore(workdir / "feedback.sqlite")
-    for subject in readers.consented_subjects(policy.consent.purpose):
-        consent.grant(subject, policy.consent.purpose)
+    consent = SQLiteFeedbackStore(workdir / "feedback.sqlite")
+    guarded_readers = SimulatedFeedback(population, seed=args.seed, pseudonym=consent.pseudonym)
     audit = AuditLog(workdir / "audit.jsonl")
+    record_grants(consent, audit, population.consents(), policy.consent.consent_text)
     key = generate_signing_key(workdir.parent / f"{workdir.name}.key")
     signer = HeadSigner(audit, key, "guarded-rl/bench", workdir / HEAD_FILE)
     guard = build_guard(
-        guard_model, tokenizer, policy, workdir, readers, consent, audit, signer=signer
+        guard_model, tokenizer, policy, workdir, guarded_readers, consent, audit, signer=signer
     )
 
     def bare_cycle(cycle: int) -> float:
@@ -97,9 +98,11 @@ def main() -> None:
 
     def guard_cycle(cycle: int) -> float:
         start = time.perf_counter()
-        guard.run_cycle(
-            cycle, population.requests(cycle, args.users), rng_seed=cycle_seed(args.seed, cycle)
-        )
+        requests = [
+            replace(r, subject=consent.pseudonym(r.subject))
+            for r in population.requests(cycle, args.users)
+        ]
+        guard.run_cycle(cycle, requests, rng_seed=cycle_seed(args.seed, cycle))
         return time.perf_counter() - start
 
     # one untimed warm-up cycle each (first-call allocations, lazy imports)

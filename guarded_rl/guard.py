@@ -22,7 +22,7 @@ from guarded_rl.approval.gate import ApprovalGate
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.log import AuditLog, canonical_json
 from guarded_rl.consent.replay_store import ReplayStore
-from guarded_rl.consent.store import ConsentStore
+from guarded_rl.consent.store import FeedbackStore
 from guarded_rl.errors import InputError
 from guarded_rl.policy import GuardPolicy
 from guarded_rl.records import (
@@ -106,7 +106,7 @@ class Guard:
         generator: Generator,
         screen: SafetyScreen,
         feedback_source: FeedbackSource,
-        consent: ConsentStore,
+        consent: FeedbackStore,
         learner: Learner,
         checks: Sequence[UpdateCheck],
         gate: ApprovalGate,
@@ -171,10 +171,13 @@ class Guard:
             for s in blocked
         ]
         with self._stage("consent"):
-            accepted, refused = self.consent.record(
-                feedback, purpose=self.policy.consent.purpose, cycle=cycle
-            )
-            batch = _batch_of(cycle, samples, accepted)
+            purpose = self.policy.consent.purpose
+            self.consent.register_items([s.sample_id for s in shown], cycle=cycle)
+            _, refused = self.consent.record(feedback, purpose=purpose, cycle=cycle)
+            # built from the store: only rows whose consent is valid now, groups only under
+            # fairness-analysis consent
+            trainable = self.consent.training_feedback(cycle, purpose=purpose)
+            batch = _batch_of(cycle, samples, trainable)
         counts = {
             "generated": len(samples),
             "blocked": len(blocked),

@@ -25,6 +25,11 @@ from pydantic import (
 from guarded_rl.errors import InputError, PolicyError
 
 BUILTIN_FILTERS = ("profanity", "threat", "pii", "blocklist", "detoxify")
+DEFAULT_CONSENT_TEXT = (
+    "Your ratings may be stored under a pseudonym and used for the purposes you choose: "
+    "training the model, evaluating it, and checking it for bias by group. You can withdraw "
+    "at any time; your stored feedback is then erased."
+)
 
 
 class _Strict(BaseModel):
@@ -119,7 +124,20 @@ class SafetyPolicy(_Strict):
 class ConsentPolicy(_Strict):
     """Feedback trains the model only under consent for this purpose."""
 
-    purpose: str = Field("model_training", min_length=1, description="Consent purpose required.")
+    purpose: Literal["training", "evaluation", "fairness-analysis"] = Field(
+        "training", description="Consent purpose feedback must be covered by to train the model."
+    )
+    retention_days: int | None = Field(
+        365,
+        ge=1,
+        description="Feedback older than this is purged at run start and by `consent purge` "
+        "(unset: kept until erased).",
+    )
+    consent_text: str = Field(
+        DEFAULT_CONSENT_TEXT,
+        min_length=1,
+        description="The consent text people agree to; each grant records its SHA-256.",
+    )
 
 
 class LearnerPolicy(_Strict):

@@ -17,8 +17,8 @@ import platform
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,8 @@ from guarded_rl.audit.signer import (
     recorded_key_file,
 )
 from guarded_rl.consent.replay_store import ReplayStore
-from guarded_rl.consent.store import SQLiteConsentStore
+from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
+from guarded_rl.consent.store import consent_text_sha256
 from guarded_rl.errors import InputError
 from guarded_rl.fairness.feedback_check import feedback_by_group
 from guarded_rl.guard import CycleReport, FeedbackSource, Guard
@@ -95,13 +96,15 @@ def run(
     *,
     feedback_source: FeedbackSource | None = None,
     requests_for: Callable[[int], Sequence[Request]] | None = None,
-    consenting_subjects: Sequence[str] = (),
+    consents: Mapping[str, Sequence[str]] | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
     key_file: Path | None = None,
 ) -> dict[str, Any]:
     """Run the guarded cycles of a new run; return (and write) the summary.
 
-    Without `feedback_source` the seeded simulated population rates the feed.
+    Without `feedback_source` the seeded simulated population rates the feed. `requests_for`
+    names readers by their external ids and `consents` maps those ids to the purposes they
+    granted; the run pseudonymizes both through its feedback store before anything is stored.
     """
     run_dir = Path(config.run_dir)
     prepare_run_dir(run_dir)
@@ -114,9 +117,6 @@ def run(
             expected="a path where a new key can be created",
         )
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
-    feedback_source, requests_for, consenting_subjects = _default_readers(
-        config, policy, feedback_source, requests_for, consenting_subjects
-    )
     deterministic_torch()
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -125,9 +125,10 @@ def run(
     write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
     run_id = uuid.uuid4().hex[:16]
 
-    consent = SQLiteConsentStore(run_dir / "feedback.sqlite")
-    for subject in consenting_subjects:
-        consent.grant(subject, policy.consent.purpose)
+    consent = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    feedback_source, requests_for, consents = _default_readers(
+        config, consent, feedback_source, requests_for, consents
+    )
     audit = AuditLog(run_dir / "audit.jsonl")
     signer = HeadSigner(audit, key, origin_of(run_id), run_dir / HEAD_FILE)
     reference = copy.deepcopy(model).eval()
@@ -157,14 +158,8 @@ def run(
             "reason": "start",
         },
     )
-    audit.append(
-        "consent_granted",
-        {
-            "purpose": policy.consent.purpose,
-            "subjects": len(consenting_subjects),
-            "subjects_sha256": _subjects_commitment(consenting_subjects),
-        },
-    )
+    record_grants(consent, audit, consents, policy.consent.consent_text)
+    purge_expired(consent, audit, policy)
     signer.sign()
     return _drive(
         guard,
@@ -194,8 +189,8 @@ def resume(
     live = opened.history.live_sha256()
     state, optimizer = opened.rebuilder.state_for(live)
     opened.learner.restore(state, optimizer)
-    feedback_source, requests_for, _ = _default_readers(config, policy, None, None, ())
-    consent = SQLiteConsentStore(opened.run_dir / "feedback.sqlite")
+    consent = SQLiteFeedbackStore(opened.run_dir / "feedback.sqlite")
+    feedback_source, requests_for, _ = _default_readers(config, consent, None, None, None)
     signer = HeadSigner.for_run(opened.run_dir, opened.key, opened.history.started["run_id"])
     audit = signer.log
     guard = build_guard(
@@ -217,6 +212,7 @@ def resume(
         "run_resumed",
         {"from_cycle": first, "cycles": n, "live_sha256": live, "versions": _versions()},
     )
+    purge_expired(consent, audit, policy)
     signer.sign()
     summary = _drive(
         guard,
@@ -245,7 +241,7 @@ def _drive(
     tokenizer: object,
     model: torch.nn.Module,
     signer: HeadSigner,
-    consent: SQLiteConsentStore,
+    consent: SQLiteFeedbackStore,
 ) -> dict[str, Any]:
     """Run the cycles; whatever happens, checkpoint, finish the log, sign, write the summary."""
     started = time.time()
@@ -296,27 +292,58 @@ def _drive(
 
 def _default_readers(
     config: RunConfig,
-    policy: GuardPolicy,
+    store: SQLiteFeedbackStore,
     feedback_source: FeedbackSource | None,
     requests_for: Callable[[int], Sequence[Request]] | None,
-    consenting_subjects: Sequence[str],
-) -> tuple[FeedbackSource, Callable[[int], Sequence[Request]], Sequence[str]]:
-    """The seeded simulated readers, unless a feedback source and requests were given."""
-    if feedback_source is not None and requests_for is not None:
-        return feedback_source, requests_for, consenting_subjects
-    from guarded_rl.demo.users import Population, SimulatedFeedback
+    consents: Mapping[str, Sequence[str]] | None,
+) -> tuple[FeedbackSource, Callable[[int], Sequence[Request]], Mapping[str, Sequence[str]]]:
+    """The seeded simulated readers, unless a feedback source and requests were given; the
+    requests come back naming readers by pseudonym."""
+    if feedback_source is None or requests_for is None:
+        from guarded_rl.demo.users import Population, SimulatedFeedback
 
-    population = Population(config.population, seed=config.seed, purpose=policy.consent.purpose)
-    sim = SimulatedFeedback(population, seed=config.seed)
+        population = Population(config.population, seed=config.seed)
+        feedback_source = SimulatedFeedback(population, seed=config.seed, pseudonym=store.pseudonym)
 
-    def population_requests(cycle: int) -> Sequence[Request]:
-        return population.requests(cycle, config.users_per_cycle, config.prompt)
+        def population_requests(cycle: int) -> Sequence[Request]:
+            return population.requests(cycle, config.users_per_cycle, config.prompt)
 
-    return sim, population_requests, sim.consented_subjects(policy.consent.purpose)
+        requests_for, consents = population_requests, population.consents()
+    by_id = requests_for
+
+    def pseudonymous_requests(cycle: int) -> Sequence[Request]:
+        return [replace(r, subject=store.pseudonym(r.subject)) for r in by_id(cycle)]
+
+    return feedback_source, pseudonymous_requests, consents or {}
 
 
-def _subjects_commitment(subjects: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(subjects)).encode()).hexdigest()
+def record_grants(
+    store: SQLiteFeedbackStore,
+    audit: AuditLog,
+    consents: Mapping[str, Sequence[str]],
+    consent_text: str,
+) -> list[str]:
+    """Grant each reader's purposes; one `consent_granted` entry per reader (pseudonym only)."""
+    text_sha256 = consent_text_sha256(consent_text)
+    subjects = []
+    for user_id, purposes in consents.items():
+        subject = store.grant(user_id, purposes, text_sha256=text_sha256)
+        audit.append(
+            "consent_granted",
+            {"subject": subject, "purposes": sorted(purposes), "consent_text_sha256": text_sha256},
+        )
+        subjects.append(subject)
+    return subjects
+
+
+def purge_expired(store: SQLiteFeedbackStore, audit: AuditLog, policy: GuardPolicy) -> int:
+    """Retention: delete feedback older than the policy allows, and record that it happened."""
+    days = policy.consent.retention_days
+    if days is None:
+        return 0
+    removed = store.purge_expired(days)
+    audit.append("retention_purge", {"retention_days": days, "feedback_rows": removed})
+    return removed
 
 
 def deterministic_torch() -> None:
@@ -393,7 +420,7 @@ def build_guard(
     policy: GuardPolicy,
     run_dir: Path,
     feedback_source: FeedbackSource,
-    consent: SQLiteConsentStore,
+    consent: SQLiteFeedbackStore,
     audit: AuditLog,
     *,
     reference: torch.nn.Module | None = None,

@@ -13,7 +13,15 @@ import traceback
 import click
 import typer
 
-from guarded_rl.cli import audit_cmd, policy_cmd, replay_cmd, run_cmd, screen_cmd
+from guarded_rl.cli import (
+    audit_cmd,
+    consent_cmd,
+    feedback_cmd,
+    policy_cmd,
+    replay_cmd,
+    run_cmd,
+    screen_cmd,
+)
 from guarded_rl.errors import GuardedRLError
 
 app = typer.Typer(
@@ -30,6 +38,25 @@ app.command("replay")(replay_cmd.replay)
 app.command("rollback")(replay_cmd.rollback)
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(consent_cmd.app, name="consent")
+app.add_typer(feedback_cmd.app, name="feedback")
+
+
+def _usage_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """Usage errors and aborts, from click and from the copy of click newer typers bundle."""
+    usage: list[type[BaseException]] = [click.exceptions.ClickException]
+    aborts: list[type[BaseException]] = [click.exceptions.Abort, KeyboardInterrupt]
+    try:
+        from typer._click import exceptions as bundled  # typer >= 0.26 ships its own click
+
+        usage.append(bundled.ClickException)
+    except ImportError:
+        pass
+    aborts.append(typer.Abort)
+    return tuple(dict.fromkeys(usage)), tuple(dict.fromkeys(aborts))
+
+
+USAGE_ERRORS, ABORTS = _usage_errors()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,10 +72,10 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         sys.stderr.write(f"error: {exc.one_line()}\n")
         sys.exit(exc.exit_code)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except USAGE_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except ABORTS:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     if isinstance(result, int):

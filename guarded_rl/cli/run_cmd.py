@@ -124,13 +124,13 @@ def _interactive_sources(console: Console, purpose: str, prompt: str) -> dict[st
         "Rate each: y = like, n = dislike, s = skip, q = quit."
     )
     answer = typer.prompt(f"May your ratings be used for '{purpose}'? [y/n]", default="y")
-    consenting = [PERSON] if answer.strip().lower() in {"y", "yes"} else []
-    if not consenting:
+    consents = {PERSON: [purpose]} if answer.strip().lower() in {"y", "yes"} else {}
+    if not consents:
         console.print("No consent: your ratings are counted but never used for training.")
     return {
         "feedback_source": TerminalFeedback(ask=input, show=console.print, stop=StopRun),
         "requests_for": person_requests(prompt),
-        "consenting_subjects": consenting,
+        "consents": consents,
     }
 
 

@@ -1,45 +1,83 @@
-"""Consent-aware feedback storage: feedback is kept only under a valid, purpose-bound consent.
+"""The consent ledger and feedback store interface, and the records it hands out.
 
-One SQLite file per run (`feedback.sqlite`). Subjects appear only as pseudonyms. Feedback from
-a subject without consent for the purpose is refused and counted, never written.
+Feedback is personal data. The store keeps it only under a current, purpose-bound consent,
+names people only by pseudonyms (a keyed HMAC of their external id), seals the personal
+fields of each row (comment, group attribute, the id mapping) under a key of the subject, and
+erases by deleting that key (crypto-shredding). `SQLiteFeedbackStore` (`sqlite_store.py`) is
+the default; a PostgreSQL store would implement the same Protocol.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
+import hashlib
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from guarded_rl.errors import ConsentError
 from guarded_rl.records import Feedback
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS consent (
-    subject TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    granted_at REAL NOT NULL,
-    revoked_at REAL,
-    PRIMARY KEY (subject, purpose)
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    sample_id TEXT PRIMARY KEY,
-    subject TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    cycle INTEGER NOT NULL,
-    reward REAL NOT NULL,
-    source TEXT NOT NULL,
-    grp TEXT NOT NULL,
-    recorded_at REAL NOT NULL
-);
-"""
+TRAINING = "training"
+EVALUATION = "evaluation"
+FAIRNESS = "fairness-analysis"
+#: the purposes a person can consent to
+PURPOSES: tuple[str, ...] = (TRAINING, EVALUATION, FAIRNESS)
+
+#: rewards a person's feedback may carry (the guard's own penalties may go lower)
+REWARD_RANGE = (-1.0, 1.0)
+MAX_COMMENT_CHARS = 2000
+MAX_GROUP_CHARS = 64
 
 
-class ConsentStore(Protocol):
-    """Records consent and the feedback it covers."""
+def consent_text_sha256(text: str) -> str:
+    """The version of a consent text: what a grant records that the person agreed to."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def grant(self, subject: str, purpose: str) -> None: ...
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    purpose: str
+    text_sha256: str
+    granted_at: float
+    revoked_at: float | None
+
+    @property
+    def current(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFeedback:
+    """One stored row; `comment` and `group` are None unless opened with the subject's key."""
+
+    feedback_id: str
+    subject: str  # pseudonym
+    item_id: str
+    cycle: int | None
+    reward: float
+    source: str
+    purposes: tuple[str, ...]
+    recorded_at: float
+    comment: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What erasing a subject removed."""
+
+    subject: str
+    feedback_rows: int
+    replay_rows: int
+    key_destroyed: bool
+    trained_cycles: tuple[int, ...] = field(default=())
+
+
+class FeedbackStore(Protocol):
+    """Consent ledger + feedback rows. Every method is one transaction."""
+
+    def pseudonym(self, user_id: str) -> str: ...
+
+    def grant(self, user_id: str, purposes: Sequence[str], *, text_sha256: str) -> str: ...
 
     def has_consent(self, subject: str, purpose: str) -> bool: ...
 
@@ -47,69 +85,46 @@ class ConsentStore(Protocol):
         self, feedback: Sequence[Feedback], *, purpose: str, cycle: int
     ) -> tuple[list[Feedback], int]: ...
 
+    def training_feedback(self, cycle: int, *, purpose: str) -> list[Feedback]: ...
 
-class SQLiteConsentStore:
-    """Default consent store: one SQLite file, one transaction per recorded batch."""
+    def register_items(self, item_ids: Sequence[str], *, cycle: int | None) -> None: ...
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA secure_delete = ON")  # erased rows do not linger on disk
-        self._db.executescript(_SCHEMA)
-        self._cache: dict[tuple[str, str], bool] = {}
+    def close(self) -> None: ...
 
-    def close(self) -> None:
-        self._db.close()
 
-    def grant(self, subject: str, purpose: str) -> None:
-        with self._db:
-            self._db.execute(
-                "INSERT INTO consent (subject, purpose, granted_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (subject, purpose) DO UPDATE SET granted_at = excluded.granted_at,"
-                " revoked_at = NULL",
-                (subject, purpose, time.time()),
-            )
-        self._cache[(subject, purpose)] = True
-
-    def revoke(self, subject: str, purpose: str) -> bool:
-        """Withdraw consent for a purpose; True when there was a consent to withdraw."""
-        with self._db:
-            changed = self._db.execute(
-                "UPDATE consent SET revoked_at = ? WHERE subject = ? AND purpose = ? "
-                "AND revoked_at IS NULL",
-                (time.time(), subject, purpose),
-            ).rowcount
-        self._cache[(subject, purpose)] = False
-        return changed > 0
-
-    def erase_feedback(self, subject: str) -> int:
-        """Delete every stored feedback row of a subject; returns how many."""
-        with self._db:
-            return self._db.execute("DELETE FROM feedback WHERE subject = ?", (subject,)).rowcount
-
-    def has_consent(self, subject: str, purpose: str) -> bool:
-        key = (subject, purpose)
-        if key not in self._cache:
-            row = self._db.execute(
-                "SELECT revoked_at FROM consent WHERE subject = ? AND purpose = ?", key
-            ).fetchone()
-            self._cache[key] = row is not None and row[0] is None
-        return self._cache[key]
-
-    def record(
-        self, feedback: Sequence[Feedback], *, purpose: str, cycle: int
-    ) -> tuple[list[Feedback], int]:
-        """Store the feedback covered by consent; return it and how many were refused."""
-        if not purpose:
-            raise ConsentError("empty consent purpose", field="consent.purpose", got=purpose)
-        accepted = [f for f in feedback if self.has_consent(f.subject, purpose)]
-        now = time.time()
-        with self._db:
-            self._db.executemany(
-                "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (f.sample_id, f.subject, purpose, cycle, f.reward, f.source, f.group, now)
-                    for f in accepted
-                ],
-            )
-        return accepted, len(feedback) - len(accepted)
+def export_document(
+    subject: str,
+    user_id: str | None,
+    consents: Sequence[ConsentRecord],
+    rows: Sequence[StoredFeedback],
+    trained_cycles: Sequence[int],
+) -> dict[str, Any]:
+    """All a subject's data, as `consent export` writes it (Art. 15 and 20)."""
+    return {
+        "pseudonym": subject,
+        "user_id": user_id,
+        "consents": [
+            {
+                "purpose": c.purpose,
+                "consent_text_sha256": c.text_sha256,
+                "granted_at": c.granted_at,
+                "revoked_at": c.revoked_at,
+            }
+            for c in consents
+        ],
+        "feedback": [
+            {
+                "feedback_id": r.feedback_id,
+                "item_id": r.item_id,
+                "cycle": r.cycle,
+                "reward": r.reward,
+                "source": r.source,
+                "purposes": list(r.purposes),
+                "recorded_at": r.recorded_at,
+                "comment": r.comment,
+                "group": r.group,
+            }
+            for r in rows
+        ],
+        "trained_in_cycles": list(trained_cycles),
+    }

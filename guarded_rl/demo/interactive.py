@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from guarded_rl.records import Request, Sample
 
-PERSON = "person-local"  # the pseudonym the terminal user's feedback is stored under
+PERSON = "person-local"  # the terminal user's id (the store keeps only its pseudonym)
 PERSON_GROUP = "unspecified"
 
 _ANSWERS = {"y": 1.0, "yes": 1.0, "l": 1.0, "n": 0.0, "no": 0.0, "d": 0.0}

@@ -22,10 +22,14 @@ def feedback_by_group(feedback: Sequence[Feedback], *, min_group_size: int) -> C
     """Like-rate and volume of person feedback per group (penalties are not people's views)."""
     from fairlearn.metrics import MetricFrame
 
-    rated = [f for f in feedback if f.source == "person"]
+    people = [f for f in feedback if f.source == "person"]
+    rated = [f for f in people if f.group]  # a group is known only under fairness consent
     if not rated:
         return CheckResult(
-            "feedback_by_group", passed=True, metrics={"ratings": 0}, message="no ratings"
+            "feedback_by_group",
+            passed=True,
+            metrics={"ratings": 0, "ratings_without_group": len(people)},
+            message="no ratings with a group",
         )
     y = np.array([f.reward for f in rated], dtype=float)
     groups = np.array([f.group for f in rated])
@@ -45,6 +49,7 @@ def feedback_by_group(feedback: Sequence[Feedback], *, min_group_size: int) -> C
         passed=True,
         metrics={
             "ratings": len(rated),
+            "ratings_without_group": len(people) - len(rated),
             "count_by_group": counts,
             "like_rate_by_group": rates,
             "like_rate_difference": gap,

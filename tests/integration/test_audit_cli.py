@@ -102,9 +102,10 @@ def test_untouched_run_verifies(cli, run_copy: Path) -> None:
 
 def test_changed_byte_is_caught_at_its_entry(cli, run_copy: Path) -> None:
     lines = _lines(run_copy)
-    lines[5] = lines[5].replace(b'"cycle":', b'"cycle": ', 1)
+    target = next(i for i, raw in enumerate(lines) if b'"cycle":' in raw)
+    lines[target] = lines[target].replace(b'"cycle":', b'"cycle": ', 1)
     _write(run_copy, lines)
-    _failed_at(cli("audit", "verify", str(run_copy)), 5)
+    _failed_at(cli("audit", "verify", str(run_copy)), target)
 
 
 def test_changed_value_is_caught(cli, run_copy: Path) -> None:

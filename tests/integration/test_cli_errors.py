@@ -98,3 +98,10 @@ def test_run_with_uncached_hub_id_fails_offline_in_one_line(cli, tmp_path: Path)
     assert "no-such-org/no-such-model" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not run_dir.exists()
+
+
+def test_usage_errors_print_usage_not_a_traceback(cli) -> None:
+    for args in (("run", "--nope"), ("run", "--cycles", "x"), ("consent",), ("feedback",)):
+        result = cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr, args

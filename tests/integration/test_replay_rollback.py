@@ -57,21 +57,29 @@ def test_replay_reports_a_difference_with_its_size(tmp_path: Path, cli) -> None:
 
 def test_erased_subject_makes_updates_not_replayable(cli, tmp_path: Path) -> None:
     from guarded_rl.consent.replay_store import ReplayStore
-    from guarded_rl.consent.revoke import revoke_consent
+    from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
+    from guarded_rl.demo.users import Population
 
     run_dir = tmp_path / "run"
     assert cli("run", "--cycles", "3", "--users", "4", "--run-dir", str(run_dir)).returncode == 0
-    store = ReplayStore(run_dir / "feedback.sqlite")
-    subject = store.load_batch(1).samples[0].subject
+    replay_store = ReplayStore(run_dir / "feedback.sqlite")
+    subject = replay_store.load_batch(1).samples[0].subject
+    replay_store.close()
+    store = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    (user_id,) = [u.user_id for u in Population(200).users if store.pseudonym(u.user_id) == subject]
     store.close()
-    erased = revoke_consent(run_dir, subject)
-    assert erased["replay_rows"] > 0 and erased["feedback_rows"] > 0
+    revoked = cli("consent", "revoke", str(run_dir), "--user", user_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert "not retroactive" in revoked.stdout
 
     assert cli("audit", "verify", str(run_dir)).returncode == 0  # revocation is on the record
     audit_text = (run_dir / "audit.jsonl").read_text()
-    assert subject not in audit_text  # only a commitment to the subject
+    assert user_id not in audit_text  # the log names people by pseudonym only
     shown = cli("audit", "show", str(run_dir), "--type", "erasure", "--json")
-    assert json.loads(shown.stdout)["payload"]["replay_rows"] == erased["replay_rows"]
+    erased = json.loads(shown.stdout)["payload"]
+    assert erased["subject"] == subject
+    assert erased["replay_rows"] > 0 and erased["feedback_rows"] > 0
+    assert 1 in erased["trained_in_cycles"]
 
     replay = cli("replay", str(run_dir))
     assert replay.returncode == 0, replay.stderr  # not replayable is not a difference

@@ -21,7 +21,7 @@ from guarded_rl.approval.probe_kl import ProbeKLCheck
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.log import AuditEntry, AuditLog, read_log
 from guarded_rl.consent.replay_store import ReplayInputsErased, ReplayStore
-from guarded_rl.consent.store import SQLiteConsentStore
+from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.errors import AuditError, InputError
 from guarded_rl.fairness.feedback_check import feedback_by_group
 from guarded_rl.guard import CycleReport, Guard, _batch_of, batch_commitment, request_key
@@ -32,7 +32,7 @@ from guarded_rl.records import Batch, CheckResult, Feedback, Request, Sample, Up
 from guarded_rl.safety.screen import FilterScreen
 from guarded_rl.weights import module_sha256, state_of, state_sha256, tensor_sha256
 
-PURPOSE = "model_training"
+PURPOSE = "training"
 BLOCK_CHAR = "e"  # the prompt "sports:" has none, so only completions decide
 PROBES = ["sports: Team wins", "health: New clinic"]
 REQUESTS = [
@@ -101,7 +101,7 @@ class Rig:
     spy: BatchSpy
     audit_path: Path
     consent_path: Path
-    consent: SQLiteConsentStore
+    consent: SQLiteFeedbackStore
     checkpoints: CheckpointStore
     replay_store: ReplayStore | None
     #: for every `on_update_recorded` call: the entry types in the log at that moment
@@ -141,9 +141,11 @@ def _rig(
     model, tok = lm
     policy = policy or _policy()
     consent_path = tmp_path / "feedback.sqlite"
-    consent = SQLiteConsentStore(consent_path)
+    consent = SQLiteFeedbackStore(consent_path)
     for subject in consenting:
-        consent.grant(subject, PURPOSE)
+        consent.grant_pseudonym(
+            subject, [PURPOSE, "fairness-analysis"], text_sha256="consent-text-v1"
+        )
     learner = CausalLMLearner(model, tok, policy.learner)
     spy = BatchSpy()
     checks = [
@@ -317,6 +319,26 @@ def test_subjects_without_consent_contribute_nothing(
     assert sealed_for == set(CONSENTING)
     # carol was still shown her safe outputs: consent governs training, not service
     assert any(s.subject == "u-carol-55d0" for s in rig.feedback.seen)
+
+
+def test_group_is_kept_only_under_fairness_consent(
+    tmp_path: Path, fresh_lm: tuple[nn.Module, object]
+) -> None:
+    rig = _rig(tmp_path, fresh_lm, consenting=())
+    rig.consent.grant_pseudonym("u-alice-7f3a", [PURPOSE], text_sha256="consent-text-v1")
+    rig.consent.grant_pseudonym(
+        "u-bob-91c2", [PURPOSE, "fairness-analysis"], text_sha256="consent-text-v1"
+    )
+    rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
+    (batch,) = rig.spy.batches
+    groups = {f.subject: f.group for f in batch.feedback}
+    assert groups == {"u-alice-7f3a": "", "u-bob-91c2": "B"}
+    with sqlite3.connect(rig.consent_path) as db:  # alice's rows carry no sealed fields at all
+        sealed = db.execute(
+            "SELECT COUNT(*) FROM feedback WHERE subject = ? AND personal IS NOT NULL",
+            ("u-alice-7f3a",),
+        ).fetchone()[0]
+    assert sealed == 0
 
 
 def test_nobody_consenting_means_no_update(
@@ -772,7 +794,7 @@ def test_on_update_recorded_runs_once_per_update_after_its_entries(
     assert rig.recorded == []  # a skipped cycle proposes nothing
 
     for subject in CONSENTING:
-        rig.consent.grant(subject, PURPOSE)
+        rig.consent.grant_pseudonym(subject, [PURPOSE], text_sha256="consent-text-v1")
     assert rig.guard.run_cycle(1, REQUESTS, rng_seed=SEED + 1).outcome == "approved"
     switch.fail = True
     assert rig.guard.run_cycle(2, REQUESTS, rng_seed=SEED + 2).outcome == "pending"

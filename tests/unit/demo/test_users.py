@@ -13,7 +13,7 @@ from guarded_rl.demo.users import (
 )
 from guarded_rl.records import Sample
 
-PURPOSE = "model_training"
+PURPOSE = "training"
 
 
 def _user(favourites: set[str]) -> SimulatedUser:
@@ -32,12 +32,14 @@ def test_population_is_deterministic_for_a_seed() -> None:
 def test_population_shape() -> None:
     pop = Population(2000, seed=0)
     assert len(pop) == 2000
-    subjects = [u.subject for u in pop.users]
-    assert len(set(subjects)) == 2000
-    assert all(s.startswith("u-") and len(s) == 14 for s in subjects)
-    assert pop.user(subjects[5]) is pop.users[5]
+    ids = [u.user_id for u in pop.users]
+    assert len(set(ids)) == 2000
+    assert SimulatedFeedback(pop).user(ids[5]) is pop.users[5]
     no_consent = sum(1 for u in pop.users if PURPOSE not in u.consents) / len(pop)
     assert 0.11 < no_consent < 0.19
+    trained = [u for u in pop.users if PURPOSE in u.consents]
+    no_fairness = sum(1 for u in trained if "fairness-analysis" not in u.consents) / len(trained)
+    assert 0.06 < no_fairness < 0.14
     share_a = sum(1 for u in pop.users if u.group == "A") / len(pop)
     assert 0.55 < share_a < 0.65
     assert {u.group for u in pop.users} == {"A", "B"}
@@ -55,9 +57,14 @@ def test_groups_differ_in_interests() -> None:
     assert share("B", "health") > share("A", "health") + 0.3
 
 
-def test_consent_purpose_is_configurable() -> None:
-    pop = Population(100, seed=0, purpose="research")
-    assert all(u.consents in (frozenset(), frozenset({"research"})) for u in pop.users)
+def test_readers_grant_all_purposes_none_or_all_but_fairness() -> None:
+    pop = Population(300, seed=0)
+    allowed = {
+        frozenset(),
+        frozenset({"training", "evaluation", "fairness-analysis"}),
+        frozenset({"training", "evaluation"}),
+    }
+    assert {u.consents for u in pop.users} == allowed
 
 
 def test_requests_are_seeded_distinct_readers() -> None:
@@ -67,7 +74,7 @@ def test_requests_are_seeded_distinct_readers() -> None:
     assert first != pop.requests(6, 10, prompt="sports:")
     assert len({r.subject for r in first}) == 10
     assert all(r.prompt == "sports:" for r in first)
-    assert all(r.group == pop.user(r.subject).group for r in first)
+    assert all(r.group == SimulatedFeedback(pop).user(r.subject).group for r in first)
     assert len(pop.requests(0, 500)) == 100
 
 
@@ -84,7 +91,7 @@ def test_like_probability() -> None:
 
 def test_simulated_feedback_is_deterministic_and_follows_preferences() -> None:
     pop = Population(20, seed=0)
-    subject = pop.users[0].subject
+    subject = pop.users[0].user_id
     favourite = sorted(pop.users[0].favourite_topics or {"science"})[0]
     liked_text = f"{favourite}: Something happened today"
     insult = f"{favourite}: you stupid idiot"
@@ -105,13 +112,16 @@ def test_simulated_feedback_reads_prompt_and_text() -> None:
     pop = Population(5, seed=0)
     user = pop.users[0]
     topic = next(iter(user.favourite_topics), None) or "science"
-    sample = _sample(0, user.subject, "you idiot", prompt=f"{topic}:")
+    sample = _sample(0, user.user_id, "you idiot", prompt=f"{topic}:")
     assert SimulatedFeedback(pop).rate([sample]) == {sample.sample_id: 0.0}
 
 
-def test_consented_subjects() -> None:
+def test_consents_name_readers_by_id_and_pseudonyms_map_back() -> None:
     pop = Population(300, seed=0)
-    subjects = SimulatedFeedback(pop).consented_subjects(PURPOSE)
-    assert subjects == [u.subject for u in pop.users if PURPOSE in u.consents]
-    assert 0 < len(subjects) < 300
-    assert SimulatedFeedback(pop).consented_subjects("other") == []
+    consents = pop.consents()
+    assert set(consents) == {u.user_id for u in pop.users if u.consents}
+    assert 0 < len(consents) < 300
+    feedback = SimulatedFeedback(pop, pseudonym=lambda uid: "p-" + uid[::-1])
+    user = pop.users[7]
+    assert feedback.user("p-" + user.user_id[::-1]) is user
+    assert {r.subject for r in pop.requests(0, 5)} <= {u.user_id for u in pop.users}

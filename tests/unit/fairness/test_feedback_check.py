@@ -64,5 +64,12 @@ def test_only_penalties_or_nothing_means_no_ratings() -> None:
     for feedback in ([], _ratings("A", [-1, -1], source="penalty")):
         result = feedback_by_group(feedback, min_group_size=1)
         assert result.passed
-        assert result.metrics == {"ratings": 0}
-        assert result.message == "no ratings"
+        assert result.metrics == {"ratings": 0, "ratings_without_group": 0}
+        assert result.message == "no ratings with a group"
+
+
+def test_ratings_without_a_group_are_counted_not_compared() -> None:
+    feedback = _ratings("A", [1, 0, 1]) + _ratings("", [1, 1])
+    m = feedback_by_group(feedback, min_group_size=1).metrics
+    assert m["count_by_group"] == {"A": 3}
+    assert m["ratings_without_group"] == 2

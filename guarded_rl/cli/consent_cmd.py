@@ -1,0 +1,150 @@
+"""`guarded-rl consent grant|revoke|show|export|purge RUN_DIR`: the consent ledger of a run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from guarded_rl.atomic import atomic_write
+
+app = typer.Typer(
+    help="Consent of the people whose feedback a run stores: grant, revoke (erases), show, "
+    "export, purge expired feedback.",
+    no_args_is_help=True,
+)
+
+_RUN_DIR = typer.Argument(..., help="The run directory.")
+_USER = typer.Option(..., "--user", help="The person's external id (never stored in clear).")
+_KEY_FILE = typer.Option(
+    None, "--key-file", help="The run's signing key (default: as recorded in run.toml)."
+)
+
+
+@app.command("grant")
+def grant(
+    run_dir: Path = _RUN_DIR,
+    user: str = _USER,
+    purpose: list[str] = typer.Option(  # noqa: B008
+        ..., "--purpose", help="training, evaluation or fairness-analysis (repeat for several)."
+    ),
+    key_file: Path | None = _KEY_FILE,
+) -> None:
+    """Record a person's consent for the given purposes (under the run's consent text)."""
+    from guarded_rl.consent.run_consent import grant as grant_consent
+
+    payload = grant_consent(run_dir, user, purpose, key_file=key_file)
+    Console(soft_wrap=True).print(
+        f"granted {', '.join(payload['purposes'])} for {payload['subject']} "
+        f"(consent text {payload['consent_text_sha256'][:12]})"
+    )
+
+
+@app.command("revoke")
+def revoke(
+    run_dir: Path = _RUN_DIR,
+    user: str = _USER,
+    key_file: Path | None = _KEY_FILE,
+) -> None:
+    """Withdraw every consent of a person and erase their data (crypto-shredding)."""
+    from guarded_rl.consent.run_consent import revoke as revoke_consent
+
+    erased = revoke_consent(run_dir, user, key_file=key_file)
+    console = Console(soft_wrap=True)
+    console.print(
+        f"revoked all consent of {erased['subject']}; erased {erased['feedback_rows']} feedback "
+        f"row(s) and {erased['replay_rows']} sealed replay row(s); subject key destroyed: "
+        f"{'yes' if erased['key_destroyed'] else 'no key was held'}"
+    )
+    applied = erased["applied_updates"]
+    if applied:
+        cycles = ", ".join(str(u["cycle"]) for u in applied)
+        target = erased["rollback_target"]
+        undo = (
+            f"`guarded-rl rollback {run_dir} --to {target} --reason ...` returns to the last "
+            "update before them"
+            if target is not None
+            else "no applied update precedes them: only the start model is free of it"
+        )
+        console.print(
+            f"[yellow]revocation is not retroactive:[/] {len(applied)} applied update(s) were "
+            f"trained on this person's feedback (cycles {cycles}) and stay live; {undo}."
+        )
+    else:
+        console.print("no applied update was trained on this person's feedback.")
+
+
+@app.command("show")
+def show(
+    run_dir: Path = _RUN_DIR,
+    user: str = _USER,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A person's consents, how much of their feedback is held, and what it trained."""
+    from guarded_rl.consent.run_consent import show as show_consent
+
+    info = show_consent(run_dir, user)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    console = Console(soft_wrap=True)
+    console.print(f"pseudonym {info['pseudonym']}")
+    if not info["consents"]:
+        console.print("no consent on record")
+    for c in info["consents"]:
+        state = "current" if c["current"] else f"revoked {_when(c['revoked_at'])}"
+        console.print(
+            f"  {c['purpose']:<18} granted {_when(c['granted_at'])}  {state}  "
+            f"(text {c['consent_text_sha256'][:12]})"
+        )
+    console.print(f"feedback rows held: {info['feedback_rows']}")
+    applied = ", ".join(str(u["cycle"]) for u in info["applied_updates"]) or "none"
+    console.print(f"applied updates trained on it: {applied}")
+
+
+@app.command("export")
+def export(
+    run_dir: Path = _RUN_DIR,
+    user: str = _USER,
+    output: Path | None = typer.Option(  # noqa: B008
+        None, "--output", "-o", help="Write the JSON here (default: standard output)."
+    ),
+) -> None:
+    """All of a person's data as JSON, decrypted for that person only."""
+    from guarded_rl.consent.run_consent import export as export_data
+
+    document = json.dumps(export_data(run_dir, user), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(document)
+        return
+    atomic_write(output, document.encode("utf-8"), mode=0o600)  # it holds personal data
+    Console(stderr=True).print(f"wrote {output}")
+
+
+@app.command("purge")
+def purge(
+    run_dir: Path = _RUN_DIR,
+    days: int | None = typer.Option(
+        None, "--days", min=1, help="Retention in days (default: the run policy's)."
+    ),
+    key_file: Path | None = _KEY_FILE,
+) -> None:
+    """Delete feedback older than the retention period; the purge is recorded."""
+    from guarded_rl.consent.run_consent import purge as purge_expired
+
+    payload = purge_expired(run_dir, retention_days=days, key_file=key_file)
+    Console(soft_wrap=True).print(
+        f"purged {payload['feedback_rows']} feedback row(s) older than "
+        f"{payload['retention_days']} day(s)"
+    )
+
+
+def _when(timestamp: Any) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(float(timestamp), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
