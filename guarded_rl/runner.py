@@ -32,6 +32,7 @@ from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import generate_signing_key, key_id, load_signing_key, write_public_key
 from guarded_rl.audit.history import RunHistory, StateRebuilder
 from guarded_rl.audit.log import AuditLog, canonical_json
+from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import (
     HEAD_FILE,
     PUBLIC_KEY_FILE,
@@ -120,60 +121,61 @@ def run(
     deterministic_torch()
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "run.toml", _run_toml(config, policy, key_file).encode())
-    key = generate_signing_key(key_file)
-    write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
-    run_id = uuid.uuid4().hex[:16]
+    with run_lock(run_dir):  # one writer of this run's log at a time
+        atomic_write(run_dir / "run.toml", _run_toml(config, policy, key_file).encode())
+        key = generate_signing_key(key_file)
+        write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
+        run_id = uuid.uuid4().hex[:16]
 
-    consent = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
-    feedback_source, requests_for, consents = _default_readers(
-        config, consent, feedback_source, requests_for, consents
-    )
-    audit = AuditLog(run_dir / "audit.jsonl")
-    signer = HeadSigner(audit, key, origin_of(run_id), run_dir / HEAD_FILE)
-    reference = copy.deepcopy(model).eval()
-    guard = build_guard(
-        model,
-        tokenizer,
-        policy,
-        run_dir,
-        feedback_source,
-        consent,
-        audit,
-        reference=reference,
-        signer=signer,
-    )
-    model_state, optimizer_state = guard.learner.checkpoint_state()
-    base_checkpoint = guard.checkpoints.save(model_state, optimizer_state)
-    audit.append(
-        "run_started",
-        _run_started(config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key),
-    )
-    audit.append(
-        "checkpoint_saved",
-        {
-            "checkpoint_id": base_checkpoint,
-            "model_sha256": guard.learner.live_sha256,
-            "with_optimizer": True,
-            "reason": "start",
-        },
-    )
-    record_grants(consent, audit, consents, policy.consent.consent_text)
-    purge_expired(consent, audit, policy)
-    signer.sign()
-    return _drive(
-        guard,
-        config,
-        policy,
-        range(config.cycles),
-        requests_for,
-        on_cycle,
-        reference,
-        tokenizer,
-        model,
-        signer,
-        consent,
-    )
+        consent = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+        feedback_source, requests_for, consents = _default_readers(
+            config, consent, feedback_source, requests_for, consents
+        )
+        audit = AuditLog(run_dir / "audit.jsonl")
+        signer = HeadSigner(audit, key, origin_of(run_id), run_dir / HEAD_FILE)
+        reference = copy.deepcopy(model).eval()
+        guard = build_guard(
+            model,
+            tokenizer,
+            policy,
+            run_dir,
+            feedback_source,
+            consent,
+            audit,
+            reference=reference,
+            signer=signer,
+        )
+        model_state, optimizer_state = guard.learner.checkpoint_state()
+        base_checkpoint = guard.checkpoints.save(model_state, optimizer_state)
+        audit.append(
+            "run_started",
+            _run_started(config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key),
+        )
+        audit.append(
+            "checkpoint_saved",
+            {
+                "checkpoint_id": base_checkpoint,
+                "model_sha256": guard.learner.live_sha256,
+                "with_optimizer": True,
+                "reason": "start",
+            },
+        )
+        record_grants(consent, audit, consents, policy.consent.consent_text)
+        purge_expired(consent, audit, policy)
+        signer.sign()
+        return _drive(
+            guard,
+            config,
+            policy,
+            range(config.cycles),
+            requests_for,
+            on_cycle,
+            reference,
+            tokenizer,
+            model,
+            signer,
+            consent,
+        )
 
 
 def resume(
@@ -184,50 +186,51 @@ def resume(
     on_cycle: Callable[[CycleReport], None] | None = None,
 ) -> dict[str, Any]:
     """Continue a run from its live weights (after its last update or rollback)."""
-    opened = open_run(run_dir, key_file=key_file)
-    config, policy = opened.config, opened.policy
-    live = opened.history.live_sha256()
-    state, optimizer = opened.rebuilder.state_for(live)
-    opened.learner.restore(state, optimizer)
-    consent = SQLiteFeedbackStore(opened.run_dir / "feedback.sqlite")
-    feedback_source, requests_for, _ = _default_readers(config, consent, None, None, None)
-    signer = HeadSigner.for_run(opened.run_dir, opened.key, opened.history.started["run_id"])
-    audit = signer.log
-    guard = build_guard(
-        opened.model,
-        opened.tokenizer,
-        policy,
-        opened.run_dir,
-        feedback_source,
-        consent,
-        audit,
-        reference=opened.reference,
-        signer=signer,
-        learner=opened.learner,
-        replay_store=opened.replay_store,
-    )
-    first = opened.history.last_cycle() + 1
-    n = cycles if cycles is not None else config.cycles
-    audit.append(
-        "run_resumed",
-        {"from_cycle": first, "cycles": n, "live_sha256": live, "versions": _versions()},
-    )
-    purge_expired(consent, audit, policy)
-    signer.sign()
-    summary = _drive(
-        guard,
-        config,
-        policy,
-        range(first, first + n),
-        requests_for,
-        on_cycle,
-        opened.reference,
-        opened.tokenizer,
-        opened.model,
-        signer,
-        consent,
-    )
-    return summary
+    with run_lock(run_dir):  # fails at once if the run is live elsewhere
+        opened = open_run(run_dir, key_file=key_file)
+        config, policy = opened.config, opened.policy
+        live = opened.history.live_sha256()
+        state, optimizer = opened.rebuilder.state_for(live)
+        opened.learner.restore(state, optimizer)
+        consent = SQLiteFeedbackStore(opened.run_dir / "feedback.sqlite")
+        feedback_source, requests_for, _ = _default_readers(config, consent, None, None, None)
+        signer = HeadSigner.for_run(opened.run_dir, opened.key, opened.history.started["run_id"])
+        audit = signer.log
+        guard = build_guard(
+            opened.model,
+            opened.tokenizer,
+            policy,
+            opened.run_dir,
+            feedback_source,
+            consent,
+            audit,
+            reference=opened.reference,
+            signer=signer,
+            learner=opened.learner,
+            replay_store=opened.replay_store,
+        )
+        first = opened.history.last_cycle() + 1
+        n = cycles if cycles is not None else config.cycles
+        audit.append(
+            "run_resumed",
+            {"from_cycle": first, "cycles": n, "live_sha256": live, "versions": _versions()},
+        )
+        purge_expired(consent, audit, policy)
+        signer.sign()
+        summary = _drive(
+            guard,
+            config,
+            policy,
+            range(first, first + n),
+            requests_for,
+            on_cycle,
+            opened.reference,
+            opened.tokenizer,
+            opened.model,
+            signer,
+            consent,
+        )
+        return summary
 
 
 def _drive(

@@ -14,6 +14,7 @@ from typing import Any
 
 from guarded_rl.audit.head import load_signing_key, read_head
 from guarded_rl.audit.log import scan_log
+from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import HEAD_FILE, HeadSigner, recorded_key_file
 from guarded_rl.errors import AuditError, InputError, IntegrityError
 
@@ -23,6 +24,11 @@ def repair_run(run_dir: str | Path, *, key_file: Path | None = None) -> dict[str
     log_path = run_dir / "audit.jsonl"
     if not log_path.is_file():
         raise InputError("not a run directory (no audit.jsonl)", field="RUN_DIR", got=str(run_dir))
+    with run_lock(run_dir):  # never repair under a live run: its tail is not torn, just new
+        return _repair_locked(run_dir, log_path, key_file)
+
+
+def _repair_locked(run_dir: Path, log_path: Path, key_file: Path | None) -> dict[str, Any]:
     scan = scan_log(log_path)
     removed = 0
     torn_seq = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from guarded_rl.audit.history import ReplayMismatch
+from guarded_rl.audit.history import ReplayMismatch, RunHistory
+from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.consent.replay_store import ReplayInputsErased
 from guarded_rl.errors import AuditError, InputError, first_few
@@ -103,6 +104,12 @@ def rollback_to(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
             got="",
             expected="a short text saying why",
         )
+    with run_lock(opened.run_dir):  # not while the run is live
+        return _rollback_locked(opened, to_update, reason)
+
+
+def _rollback_locked(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
+    history = RunHistory.load(opened.run_dir)  # as it is now that nobody else writes
     target = history.applied[to_update]["model_sha256"]
     state, optimizer = opened.rebuilder.state_for(target)
     checkpoint_id = opened.checkpoints.save(state, optimizer)

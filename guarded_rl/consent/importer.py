@@ -231,15 +231,24 @@ def import_into_run(
     key_file: Path | None = None,
 ) -> ImportReport:
     """Import into a run's store (its log must verify) and log what was imported."""
+    from guarded_rl.audit.run_lock import run_lock
+
+    run_dir = Path(run_dir)
+    with run_lock(run_dir):  # the rows and their log entry as one operation
+        return _import_locked(run_dir, Path(path), skip_invalid, key_file)
+
+
+def _import_locked(
+    run_dir: Path, path: Path, skip_invalid: bool, key_file: Path | None
+) -> ImportReport:
     from guarded_rl.audit.head import load_signing_key
     from guarded_rl.audit.signer import recorded_key_file
     from guarded_rl.consent.run_consent import append_entries, open_run_store
 
-    run_dir = Path(run_dir)
     with open_run_store(run_dir) as opened:
         # the import must be logged: fail on a missing or unreadable key before storing rows
         load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
-        report = import_feedback(opened.store, Path(path), skip_invalid=skip_invalid)
+        report = import_feedback(opened.store, path, skip_invalid=skip_invalid)
     if report.stored or report.refused:
         payload = {
             "file_sha256": report.file_sha256,

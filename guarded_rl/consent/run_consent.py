@@ -17,6 +17,7 @@ from typing import Any
 
 from guarded_rl.audit.head import load_signing_key
 from guarded_rl.audit.history import RunHistory
+from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import HeadSigner, recorded_key_file
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256, export_document
@@ -51,12 +52,13 @@ def open_run_store(run_dir: str | Path) -> Iterator[RunStore]:
             got=str(run_dir),
             expected="a directory written by `guarded-rl run`",
         )
-    history = RunHistory.load(run_dir)  # the log must verify before we act on or add to it
-    store = SQLiteFeedbackStore(run_dir / STORE_FILE)
-    try:
-        yield RunStore(run_dir, history, store)
-    finally:
-        store.close()
+    with run_lock(run_dir):  # no live run or other command may write meanwhile
+        history = RunHistory.load(run_dir)  # the log must verify before we act on or add to it
+        store = SQLiteFeedbackStore(run_dir / STORE_FILE)
+        try:
+            yield RunStore(run_dir, history, store)
+        finally:
+            store.close()
 
 
 def append_entries(
@@ -67,15 +69,16 @@ def append_entries(
 ) -> None:
     """Append entries to the run's log and sign a new head over them."""
     run_dir = Path(run_dir)
-    history = RunHistory.load(run_dir)
-    key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
-    signer = HeadSigner.for_run(run_dir, key, history.started["run_id"])
-    try:
-        for kind, payload in entries:
-            signer.log.append(kind, payload)
-        signer.sign()
-    finally:
-        signer.log.close()
+    with run_lock(run_dir):
+        history = RunHistory.load(run_dir)
+        key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
+        signer = HeadSigner.for_run(run_dir, key, history.started["run_id"])
+        try:
+            for kind, payload in entries:
+                signer.log.append(kind, payload)
+            signer.sign()
+        finally:
+            signer.log.close()
 
 
 def grant(
@@ -86,12 +89,17 @@ def grant(
     key_file: Path | None = None,
 ) -> dict[str, Any]:
     """Record a person's consent for `purposes` under the run policy's consent text."""
-    with open_run_store(run_dir) as opened:
-        text_sha256 = consent_text_sha256(opened.policy.consent.consent_text)
-        subject = opened.store.grant(user_id, purposes, text_sha256=text_sha256)
-    payload = {"subject": subject, "purposes": sorted(purposes), "consent_text_sha256": text_sha256}
-    append_entries(run_dir, [("consent_granted", payload)], key_file=key_file)
-    return payload
+    with run_lock(run_dir):  # store work and its log entries as one operation
+        with open_run_store(run_dir) as opened:
+            text_sha256 = consent_text_sha256(opened.policy.consent.consent_text)
+            subject = opened.store.grant(user_id, purposes, text_sha256=text_sha256)
+        payload = {
+            "subject": subject,
+            "purposes": sorted(purposes),
+            "consent_text_sha256": text_sha256,
+        }
+        append_entries(run_dir, [("consent_granted", payload)], key_file=key_file)
+        return payload
 
 
 def revoke(
@@ -101,40 +109,42 @@ def revoke(
     key_file: Path | None = None,
 ) -> dict[str, Any]:
     """Withdraw every consent of a person and erase their data; list the updates it trained."""
-    with open_run_store(run_dir) as opened:
-        store = opened.store
-        subject = store.pseudonym(user_id)
-        if not store.known_subject(subject):
-            raise InputError(
-                "no consent on record for this user in this run",
-                field="--user",
-                got=user_id,
-                expected="a user id that was granted consent",
-            )
-        if not store.consents_current(subject) and store.user_id_of(subject) is None:
-            raise InputError(
-                "this user's consent was already revoked and their data erased",
-                field="--user",
-                got=user_id,
-            )
-        withdrawn = store.revoke(subject)
-        erasure = store.erase_subject(subject)
-        applied = _applied_updates(opened.history, erasure.trained_cycles)
-        earlier = [c for c in opened.history.applied if applied and c < applied[0]["cycle"]]
-    revoked = {"subject": subject, "purposes": withdrawn}
-    erased = {
-        "subject": subject,
-        "feedback_rows": erasure.feedback_rows,
-        "replay_rows": erasure.replay_rows,
-        "key_destroyed": erasure.key_destroyed,
-        "method": "crypto-shredding (subject key deleted) and row deletion",
-        "trained_in_cycles": list(erasure.trained_cycles),
-        "applied_updates": applied,
-        # the last applied update before the first affected one (None: only the base model)
-        "rollback_target": max(earlier) if earlier else None,
-    }
-    append_entries(run_dir, [("consent_revoked", revoked), ("erasure", erased)], key_file=key_file)
-    return erased
+    with run_lock(run_dir):  # store work and its log entries as one operation
+        with open_run_store(run_dir) as opened:
+            store = opened.store
+            subject = store.pseudonym(user_id)
+            if not store.known_subject(subject):
+                raise InputError(
+                    "no consent on record for this user in this run",
+                    field="--user",
+                    got=user_id,
+                    expected="a user id that was granted consent",
+                )
+            if not store.consents_current(subject) and store.user_id_of(subject) is None:
+                raise InputError(
+                    "this user's consent was already revoked and their data erased",
+                    field="--user",
+                    got=user_id,
+                )
+            withdrawn = store.revoke(subject)
+            erasure = store.erase_subject(subject)
+            applied = _applied_updates(opened.history, erasure.trained_cycles)
+            earlier = [c for c in opened.history.applied if applied and c < applied[0]["cycle"]]
+        revoked = {"subject": subject, "purposes": withdrawn}
+        erased = {
+            "subject": subject,
+            "feedback_rows": erasure.feedback_rows,
+            "replay_rows": erasure.replay_rows,
+            "key_destroyed": erasure.key_destroyed,
+            "method": "crypto-shredding (subject key deleted) and row deletion",
+            "trained_in_cycles": list(erasure.trained_cycles),
+            "applied_updates": applied,
+            # the last applied update before the first affected one (None: only the base model)
+            "rollback_target": max(earlier) if earlier else None,
+        }
+        entries = [("consent_revoked", revoked), ("erasure", erased)]
+        append_entries(run_dir, entries, key_file=key_file)
+        return erased
 
 
 def show(run_dir: str | Path, user_id: str) -> dict[str, Any]:
@@ -188,20 +198,21 @@ def purge(
     key_file: Path | None = None,
 ) -> dict[str, Any]:
     """Delete feedback older than the retention period (the run policy's by default)."""
-    with open_run_store(run_dir) as opened:
-        days = retention_days
-        if days is None:
-            days = opened.policy.consent.retention_days
-        if days is None:
-            raise InputError(
-                "the run's policy keeps feedback until erased (consent.retention_days unset)",
-                field="--days",
-                expected="a number of days",
-            )
-        removed = opened.store.purge_expired(days)
-    payload = {"retention_days": days, "feedback_rows": removed}
-    append_entries(run_dir, [("retention_purge", payload)], key_file=key_file)
-    return payload
+    with run_lock(run_dir):  # store work and its log entries as one operation
+        with open_run_store(run_dir) as opened:
+            days = retention_days
+            if days is None:
+                days = opened.policy.consent.retention_days
+            if days is None:
+                raise InputError(
+                    "the run's policy keeps feedback until erased (consent.retention_days unset)",
+                    field="--days",
+                    expected="a number of days",
+                )
+            removed = opened.store.purge_expired(days)
+        payload = {"retention_days": days, "feedback_rows": removed}
+        append_entries(run_dir, [("retention_purge", payload)], key_file=key_file)
+        return payload
 
 
 def _applied_updates(history: RunHistory, cycles: Sequence[int]) -> list[dict[str, Any]]:

@@ -198,3 +198,35 @@ def test_retention_purge_is_recorded_by_the_cli_and_at_run_start(cli, run_dir: P
     purges = [e for e in read_log(run_dir / "audit.jsonl") if e.type == "retention_purge"]
     assert purges[-1].payload["feedback_rows"] == aged
     assert cli("audit", "verify", str(run_dir)).returncode == 0
+
+
+def test_commands_that_write_the_log_wait_for_no_live_run(cli, run_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import sys\nfrom guarded_rl.audit.run_lock import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.readline()",
+            str(run_dir),
+        ],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        before = len(read_log(run_dir / "audit.jsonl"))
+        for args in (
+            ("consent", "grant", str(run_dir), "--user", "late@x.org", "--purpose", "training"),
+            ("consent", "purge", str(run_dir)),
+            ("run", "--resume", str(run_dir), "--cycles", "1"),
+        ):
+            result = cli(*args)
+            assert result.returncode == 2, (args, result.stderr)
+            assert "in use by another guarded-rl process" in result.stderr
+        assert len(read_log(run_dir / "audit.jsonl")) == before
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)

@@ -222,7 +222,7 @@ def test_a_missing_file_or_run_dir_is_an_input_error(run_dir: Path, tmp_path: Pa
     assert "no such file" in result.exception.one_line()
     result = _invoke(str(tmp_path / "not-a-run"), str(tmp_path / "nope.jsonl"))
     assert isinstance(result.exception, InputError)
-    assert "not a run directory" in result.exception.one_line()
+    assert "no such run directory" in result.exception.one_line()
 
 
 def test_help_lists_the_import_command() -> None:
