@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python benchmarks/audit.py
 	$(BIN)/python benchmarks/safety.py
 	$(BIN)/python benchmarks/feedback_store.py
+	$(BIN)/python benchmarks/bias.py
 
 # Rebuild the embedded default model from the generated corpus (about 5 minutes on 2 cores).
 model: setup

@@ -262,6 +262,9 @@ class Guard:
                 "max_step_kl": policy.gate.max_step_kl,
                 "reject_step_kl": policy.gate.reject_step_kl,
                 "min_group_size": policy.fairness.min_group_size,
+                "max_group_share": policy.fairness.max_group_share,
+                "max_reward_gap": policy.fairness.max_reward_gap,
+                "bias_on_fail": policy.fairness.on_fail,
             },
         }
 

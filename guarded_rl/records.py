@@ -7,9 +7,10 @@ what the audit log commits to is exactly what the next stage saw.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+if TYPE_CHECKING:  # records are read by commands that never load a model
+    import torch
 
 Outcome = Literal["approved", "pending", "rejected"]
 Action = Literal["allow", "redact", "escalate", "block"]

@@ -45,7 +45,7 @@ from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256
 from guarded_rl.errors import InputError
-from guarded_rl.fairness.feedback_check import feedback_by_group
+from guarded_rl.fairness.data_check import DataBiasCheck
 from guarded_rl.guard import CycleReport, FeedbackSource, Guard
 from guarded_rl.learn.causal_lm import load_causal_lm, probe_kl
 from guarded_rl.learn.lm_generator import LMGenerator
@@ -448,9 +448,9 @@ def build_guard(
         learner=learner,
         checks=[
             ProbeKLCheck(model, tokenizer, policy.gate.probe_texts, reference=reference),
-            _fairness_check(policy.fairness.min_group_size),
+            *bias_checks(model, tokenizer, policy),
         ],
-        gate=KLGate(policy.gate),
+        gate=KLGate(policy.gate, blocking_checks=blocking_checks(policy)),
         audit=audit,
         checkpoints=CheckpointStore(run_dir / "checkpoints"),
         replay_store=replay_store or ReplayStore(run_dir / "feedback.sqlite"),
@@ -458,11 +458,45 @@ def build_guard(
     )
 
 
-def _fairness_check(min_group_size: int) -> Callable[[UpdateProposal, Batch], CheckResult]:
-    def feedback_fairness(proposal: UpdateProposal, batch: Batch) -> CheckResult:
-        return feedback_by_group(batch.feedback, min_group_size=min_group_size)
+def bias_checks(
+    model: torch.nn.Module, tokenizer: object, policy: GuardPolicy
+) -> list[Callable[[UpdateProposal, Batch], CheckResult]]:
+    """The data check on every update's feedback, and the output probes every Nth update."""
+    fairness = policy.fairness
+    checks: list[Callable[[UpdateProposal, Batch], CheckResult]] = [
+        DataBiasCheck(
+            max_group_share=fairness.max_group_share,
+            max_reward_gap=fairness.max_reward_gap,
+            min_group_size=fairness.min_group_size,
+            on_fail=fairness.on_fail,
+        )
+    ]
+    if fairness.probe_every > 0:
+        from guarded_rl.fairness.probes import OutputBiasCheck, default_suite, load_suite
 
-    return feedback_fairness
+        suite = load_suite(fairness.probe_suite) if fairness.probe_suite else default_suite()
+        checks.append(
+            OutputBiasCheck(
+                model,
+                tokenizer,
+                suite,
+                max_gap={
+                    "toxicity": fairness.max_toxicity_gap,
+                    "sentiment": fairness.max_sentiment_gap,
+                },
+                max_gap_increase={
+                    "toxicity": fairness.max_toxicity_gap_increase,
+                    "sentiment": fairness.max_sentiment_gap_increase,
+                },
+                every=fairness.probe_every,
+            )
+        )
+    return checks
+
+
+def blocking_checks(policy: GuardPolicy) -> tuple[str, ...]:
+    """The checks whose failure rejects an update rather than holding it for review."""
+    return ("bias_data", "bias_output") if policy.fairness.on_fail == "block" else ()
 
 
 def window(n_cycles: int) -> int:

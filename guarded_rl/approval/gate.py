@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from guarded_rl.policy import GatePolicy
@@ -19,8 +19,10 @@ class KLGate:
     Fails closed: without a `probe_kl` check result, or with a failed check, nothing is approved.
     """
 
-    def __init__(self, policy: GatePolicy) -> None:
+    def __init__(self, policy: GatePolicy, *, blocking_checks: Collection[str] = ()) -> None:
+        """`blocking_checks`: checks whose failure rejects the update (others hold it)."""
         self.policy = policy
+        self.blocking_checks = frozenset(blocking_checks)
 
     def decide(self, proposal: UpdateProposal, checks: Sequence[CheckResult]) -> Decision:
         by_name = {c.name: c for c in checks}
@@ -35,6 +37,13 @@ class KLGate:
                 (f"probe KL {kl:.4f} >= reject_step_kl {self.policy.reject_step_kl}",),
             )
         failed = [c.name for c in checks if not c.passed]
+        blocking = [c for c in checks if not c.passed and c.name in self.blocking_checks]
+        if blocking:
+            return Decision(
+                "rejected",
+                "failed_blocking_checks",
+                tuple(f"check failed: {c.name}" for c in blocking),
+            )
         if failed:
             return Decision("pending", "failed_checks", tuple(f"check failed: {n}" for n in failed))
         if kl < self.policy.max_step_kl:

@@ -25,9 +25,8 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
     )
     decision = by_type.get(decision_type, {}) if decision_type else {}
     checks = {c["name"]: c for c in p.get("checks", [])}
-    fairness = checks.get("feedback_fairness", checks.get("feedback_by_group", {})).get(
-        "metrics", {}
-    )
+    data_check = checks.get("bias_data", {})
+    output_check = checks.get("bias_output")
     probe = checks.get("probe_kl", {}).get("metrics", {})
     counts = p["counts"]
     rollbacks = [
@@ -47,12 +46,9 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
             "trained_on": p["batch_size"],
             "by_source": p.get("feedback_by_source", {}),
         },
-        "feedback_by_group": {
-            "count": fairness.get("count_by_group", {}),
-            "like_rate": fairness.get("like_rate_by_group", {}),
-            "like_rate_difference": fairness.get("like_rate_difference"),
-            "too_small": fairness.get("too_small", []),
-            "min_group_size": p["thresholds"]["min_group_size"],
+        "bias": {
+            "data": _data_bias(data_check, p["thresholds"]),
+            "output": _output_bias(output_check),
         },
         "rewards": {
             "mean": p["stats"].get("mean_reward"),
@@ -95,7 +91,7 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
 
 
 def render_explanation(x: dict[str, Any]) -> str:
-    t, g, s, d, dec = x["trigger"], x["feedback_by_group"], x["safety"], x["drift"], x["decision"]
+    t, s, d, dec = x["trigger"], x["safety"], x["drift"], x["decision"]
     lines = [
         f"Update of cycle {x['cycle']}: {dec['outcome'].upper()}",
         f"Why it was proposed: {t['generated']} outputs were generated, {s['blocked']} blocked by "
@@ -103,11 +99,8 @@ def render_explanation(x: dict[str, Any]) -> str:
         f"({t['liked']} liked). Ratings from {t['refused_no_consent']} item(s) were refused for "
         f"lack of consent. The learner trained on {t['trained_on']} samples "
         f"({_pairs(t['by_source'])}).",
-        f"Who the feedback came from: {_pairs(g['count'])} ratings by group; like-rate "
-        f"{_pairs(g['like_rate'])}; largest gap {g['like_rate_difference']} "
-        f"(groups under {g['min_group_size']} ratings not compared"
-        + (f": {', '.join(g['too_small'])}" if g["too_small"] else "")
-        + "). Recorded, not enforced by this policy.",
+        _render_data_bias(x["bias"]["data"]),
+        _render_output_bias(x["bias"]["output"]),
         f"Rewards: mean {x['rewards']['mean']}, loss {x['rewards']['loss']}, "
         f"KL penalty term {x['rewards']['kl_to_reference_penalty']}, "
         f"gradient norm {x['rewards']['grad_norm']}.",
@@ -139,3 +132,84 @@ def render_explanation(x: dict[str, Any]) -> str:
 
 def _pairs(mapping: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in mapping.items())
+
+
+def _data_bias(check: dict[str, Any], thresholds: dict[str, Any]) -> dict[str, Any]:
+    m = check.get("metrics", {})
+    if "count_by_group" in m:  # logs written before the data check had its own name
+        m = {**m, "by_group": {g: {"ratings": n} for g, n in m["count_by_group"].items()}}
+    return {
+        "passed": check.get("passed"),
+        "by_group": m.get("by_group", {}),
+        "ratings_without_group": m.get("ratings_without_group", 0),
+        "reward_difference": m.get("reward_difference"),
+        "like_rate_difference": m.get("like_rate_difference"),
+        "too_small": m.get("too_small", []),
+        "findings": m.get("findings", []),
+        "min_group_size": thresholds.get("min_group_size"),
+        "max_group_share": thresholds.get("max_group_share"),
+        "max_reward_gap": thresholds.get("max_reward_gap"),
+    }
+
+
+def _output_bias(check: dict[str, Any] | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    m = check.get("metrics", {})
+    return {
+        "passed": check.get("passed"),
+        "skipped": bool(m.get("skipped")),
+        "message": check.get("message", ""),
+        "axes": m.get("axes", []),
+        "failed": m.get("failed", []),
+        "prompts": m.get("prompts"),
+        "probe_seconds": m.get("probe_seconds"),
+    }
+
+
+def _render_data_bias(b: dict[str, Any]) -> str:
+    groups = "; ".join(
+        f"{g}: {row.get('ratings')} ratings"
+        + (
+            f" ({row['share_of_batch']:.0%} of the batch, {row['share_of_population']:.0%} of "
+            f"all ratings so far), mean reward {row['mean_reward']}, like-rate {row['like_rate']}"
+            if "share_of_batch" in row
+            else ""
+        )
+        for g, row in b["by_group"].items()
+    )
+    verdict = (
+        "passed"
+        if b["passed"]
+        else "FAILED: " + "; ".join(b["findings"])
+        if b["findings"]
+        else "failed"
+    )
+    return (
+        f"Who the feedback came from: {groups or 'no ratings with a group'}"
+        f" ({b['ratings_without_group']} rating(s) without a group: no fairness consent). "
+        f"Largest reward gap {b['reward_difference']} (max {b['max_reward_gap']}), like-rate "
+        f"gap {b['like_rate_difference']}; one group may hold at most "
+        f"{b['max_group_share']} of a batch; groups under {b['min_group_size']} ratings not "
+        f"compared"
+        + (f" ({', '.join(b['too_small'])})" if b["too_small"] else "")
+        + f". Data check {verdict}."
+    )
+
+
+def _render_output_bias(b: dict[str, Any] | None) -> str:
+    if b is None:
+        return "What the model writes about groups: not probed by this policy."
+    if b["skipped"]:
+        return f"What the model writes about groups: not probed on this update ({b['message']})."
+    widest = sorted(b["axes"], key=lambda r: -(r.get("gap_after") or 0.0))[:3]
+    gaps = "; ".join(
+        f"{r['axis']}/{r['metric']}: {r['worst']} vs {r['best']} gap {r['gap_before']} -> "
+        f"{r['gap_after']} (max {r['threshold']})"
+        for r in widest
+    )
+    verdict = "passed" if b["passed"] else f"FAILED: {b['message']}"
+    return (
+        f"What the model writes about groups ({b['prompts']} counterfactual probes, "
+        f"{b['probe_seconds']} s): widest gaps {gaps}. Output check {verdict}."
+    )

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.log import AuditEntry, read_log
-from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.errors import AuditError, InputError, IntegrityError
-from guarded_rl.learn.proposing import ProposingLearner
 from guarded_rl.records import Batch, UpdateProposal
-from guarded_rl.weights import State
+
+if TYPE_CHECKING:  # torch stays unloaded for commands that only read the log
+    from guarded_rl.audit.checkpoints import CheckpointStore
+    from guarded_rl.consent.replay_store import ReplayStore
+    from guarded_rl.learn.proposing import ProposingLearner
+    from guarded_rl.weights import State
 
 LIVE_CHANGING = ("update_applied", "rollback")
 

@@ -15,6 +15,7 @@ import typer
 
 from guarded_rl.cli import (
     audit_cmd,
+    bias_cmd,
     consent_cmd,
     feedback_cmd,
     policy_cmd,
@@ -40,6 +41,7 @@ app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(consent_cmd.app, name="consent")
 app.add_typer(feedback_cmd.app, name="feedback")
+app.add_typer(bias_cmd.app, name="bias")
 
 
 def _usage_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:

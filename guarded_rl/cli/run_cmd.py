@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import ValidationError
@@ -14,10 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from guarded_rl.errors import InputError
-from guarded_rl.guard import CycleReport
 from guarded_rl.policy import load_policy, validation_error_to_input_error
-from guarded_rl.runner import RunConfig, StopRun
-from guarded_rl.runner import run as run_guarded
+
+if TYPE_CHECKING:  # the runner loads torch: only commands that run need it
+    from guarded_rl.guard import CycleReport
 
 
 def run(
@@ -49,6 +49,9 @@ def run(
     ),
 ) -> None:
     """Run guarded cycles and write the run directory (audit log, checkpoints, summary)."""
+    from guarded_rl.runner import RunConfig
+    from guarded_rl.runner import run as run_guarded
+
     console = Console(soft_wrap=True)
     if resume_dir is not None:
         _resume(console, resume_dir, cycles, key_file)
@@ -118,6 +121,7 @@ def _resume(console: Console, run_dir: Path, cycles: int | None, key_file: Path 
 
 def _interactive_sources(console: Console, purpose: str, prompt: str) -> dict[str, Any]:
     from guarded_rl.demo.interactive import PERSON, TerminalFeedback, person_requests
+    from guarded_rl.runner import StopRun
 
     console.print(
         "You will be shown generated headlines that passed the safety screen. "

@@ -291,6 +291,7 @@ def test_show_and_explain(cli, run_copy: Path) -> None:
     as_json = json.loads(cli("audit", "explain", str(run_copy), "1", "--json").stdout)
     assert as_json["decision"]["rule"] == "auto_small_step"
     assert as_json["decision"]["approver"] == "gate:auto"
-    assert set(as_json["feedback_by_group"]["count"]) <= {"A", "B"}
+    assert set(as_json["bias"]["data"]["by_group"]) <= {"A", "B"}
+    assert as_json["bias"]["data"]["passed"] is True
     missing = cli("audit", "explain", str(run_copy), "99")
     assert missing.returncode == 2 and "UPDATE" in missing.stderr

@@ -23,7 +23,7 @@ from guarded_rl.audit.log import AuditEntry, AuditLog, read_log
 from guarded_rl.consent.replay_store import ReplayInputsErased, ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.errors import AuditError, InputError
-from guarded_rl.fairness.feedback_check import feedback_by_group
+from guarded_rl.fairness.data_check import DataBiasCheck
 from guarded_rl.guard import CycleReport, Guard, _batch_of, batch_commitment, request_key
 from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
@@ -538,6 +538,9 @@ def test_approved_update_goes_live_and_is_audited(
         "max_step_kl": 50.0,
         "reject_step_kl": 100.0,
         "min_group_size": policy.fairness.min_group_size,
+        "max_group_share": policy.fairness.max_group_share,
+        "max_reward_gap": policy.fairness.max_reward_gap,
+        "bias_on_fail": policy.fairness.on_fail,
     }
     # the five samples that pushed hardest, largest |advantage| first
     top = data["top_samples"]
@@ -650,7 +653,7 @@ def test_audit_log_holds_no_text_and_no_identities(
         tmp_path,
         fresh_lm,
         extra_checks=[
-            lambda p, b: feedback_by_group(b.feedback, min_group_size=1),
+            DataBiasCheck(max_group_share=1.0, max_reward_gap=2.0, min_group_size=1),
         ],
     )
     for cycle in range(2):
@@ -684,7 +687,7 @@ def test_audit_log_holds_no_text_and_no_identities(
     assert top_ids
     assert set(top_ids) <= set(produced)
     # the fairness figures name groups, which is what they are for
-    assert '"like_rate_by_group"' in raw
+    assert '"share_of_batch"' in raw
 
 
 def test_cycles_are_reproducible_from_the_seed(

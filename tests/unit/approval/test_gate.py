@@ -85,3 +85,14 @@ def test_huge_step_is_rejected_even_when_another_check_failed() -> None:
     decision = GATE.decide(PROPOSAL, checks)
     assert decision.outcome == "rejected"
     assert decision.rule == "reject_step_kl"
+
+
+def test_a_failed_blocking_check_rejects_others_hold() -> None:
+    gate = KLGate(GatePolicy(), blocking_checks={"bias_output"})
+    kl = CheckResult("probe_kl", True, {"kl_step": 0.001})
+    held = gate.decide(PROPOSAL, [kl, CheckResult("bias_data", False)])
+    assert held.outcome == "pending" and held.rule == "failed_checks"
+    rejected = gate.decide(PROPOSAL, [kl, CheckResult("bias_output", False, message="x")])
+    assert rejected.outcome == "rejected" and rejected.rule == "failed_blocking_checks"
+    assert rejected.reasons == ("check failed: bias_output",)
+    assert gate.decide(PROPOSAL, [kl, CheckResult("bias_output", True)]).outcome == "approved"
