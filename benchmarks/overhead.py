@@ -8,9 +8,12 @@ are interleaved (bare/guard, then guard/bare, ...) so machine noise hits both al
                 seal replay inputs → apply → audit → signed head (+ checkpoint every N)
 
 Prints seconds per cycle for both, their ratio, and the Guard's own stages (screening,
-consent, checks, checkpointing, audit) as a share of the bare cycle.
+consent, checks, checkpointing, audit) as a share of the bare cycle. The counterfactual bias
+probes are left out by default (`--probe-every 0`): they cost more than everything else
+together and are measured by `benchmarks/bias.py`; pass `--probe-every 10` to include them.
 
     python benchmarks/overhead.py [--cycles 20] [--users 24] [--seed 0] [--model DIR]
+                                  [--probe-every N]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from guarded_rl.guard import request_key
 from guarded_rl.learn.causal_lm import load_causal_lm
 from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
-from guarded_rl.policy import GuardPolicy
+from guarded_rl.policy import FairnessPolicy, GuardPolicy
 from guarded_rl.records import Batch
 from guarded_rl.runner import build_guard, cycle_seed, record_grants
 
@@ -57,9 +60,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--probe-every", type=int, default=0)
     args = parser.parse_args()
 
-    policy = GuardPolicy()
+    policy = GuardPolicy(fairness=FairnessPolicy(probe_every=args.probe_every))
     k = policy.learner.samples_per_prompt
     base_model, tokenizer = load_causal_lm(args.model)
     population = Population(200, seed=args.seed)
@@ -124,6 +128,7 @@ def main() -> None:
     n = args.cycles
     guard_only = sum(guard.stage_seconds[s] for s in GUARD_ONLY_STAGES)
     print(f"cycles: {n}  readers/cycle: {args.users}  samples/cycle: {args.users * k}")
+    print(f"bias output probes: every {args.probe_every or 'no'} update(s)")
     print(f"bare loop : {bare_total / n * 1000:8.1f} ms/cycle")
     print(f"guarded   : {guard_total / n * 1000:8.1f} ms/cycle")
     print(f"ratio guarded/bare (wall, interleaved): {guard_total / bare_total:.3f}x")
