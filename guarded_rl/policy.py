@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -306,11 +306,33 @@ def validation_error_to_input_error(
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """Names of the keys allowed at a nested location of `model`."""
+    """Names of the keys allowed at a nested location of `model`, looking through optional
+    fields and tables of tables (`dict[str, Model]`, `list[Model]`: their key is skipped)."""
     current: type[BaseModel] = model
-    for part in loc:
-        annotation = current.model_fields[part].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+    parts = list(loc)
+    while parts:
+        field = current.model_fields.get(parts.pop(0))
+        if field is None:
             return []
-        current = annotation
+        inner, container = _model_inside(field.annotation)
+        if inner is None:
+            return []
+        if container and parts:
+            parts.pop(0)  # the table's own key, or the list index
+        current = inner
     return list(current.model_fields)
+
+
+def _model_inside(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model an annotation holds, and whether it holds it in a dict or list."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (dict, list):
+        inner, _ = _model_inside(args[-1]) if args else (None, False)
+        return inner, True
+    for arg in args:  # X | None
+        inner, container = _model_inside(arg)
+        if inner is not None:
+            return inner, container
+    return None, False

@@ -86,6 +86,15 @@ def test_typo_key_names_file_dotted_key_and_allowed_keys(tmp_path: Path) -> None
         assert allowed in line
 
 
+def test_typo_inside_a_table_of_tables_lists_that_tables_keys(tmp_path: Path) -> None:
+    err = _error(
+        tmp_path,
+        '[safety]\nfilters = ["x"]\n[safety.custom.x]\ncallable = "m:f"\nthresh = 0.4\n',
+    )
+    assert err.field == "safety.custom.x.thresh"
+    assert "expected one of: action, callable, threshold" in err.one_line()
+
+
 def test_top_level_typo_lists_top_level_keys(tmp_path: Path) -> None:
     err = _error(tmp_path, 'nmae = "x"\n')
     assert err.field == "nmae"
