@@ -162,8 +162,22 @@ class Guard:
 
         group_of = {r.subject: r.group for r in requests}
         penalty = self.policy.safety.blocked_penalty
+        cap = self.policy.safety.redacted_reward_cap
+        redacted = {s.sample_id for s, v in pairs if v.action == "redact"}
+        capped = 0
+
+        def reward_of(sample_id: str) -> float:
+            """The rating; for a redacted output at most `redacted_reward_cap`: the person saw
+            placeholders, the model wrote the personal data."""
+            nonlocal capped
+            rating = ratings[sample_id]
+            if cap is not None and sample_id in redacted and rating > cap:
+                capped += 1
+                return cap
+            return rating
+
         feedback = [
-            Feedback(s.sample_id, s.subject, ratings[s.sample_id], "person", group_of[s.subject])
+            Feedback(s.sample_id, s.subject, reward_of(s.sample_id), "person", group_of[s.subject])
             for s in shown
             if s.sample_id in ratings
         ] + [
@@ -191,6 +205,7 @@ class Guard:
             "shown": len(shown),
             "rated": len(ratings),
             "liked": int(sum(1 for v in ratings.values() if v > 0.5)),
+            "redacted_rewards_capped": capped,
             "refused_no_consent": refused,
             "training_samples": len(batch),
         }

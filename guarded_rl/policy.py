@@ -96,6 +96,13 @@ class SafetyPolicy(_Strict):
     blocked_penalty: float = Field(
         -1.0, le=0.0, description="Reward a blocked output enters training with (never shown)."
     )
+    redacted_reward_cap: float | None = Field(
+        0.0,
+        le=1.0,
+        description="Highest reward a redacted output trains with: a person may like the "
+        "redacted form, but the model must not learn to write the personal data (unset: the "
+        "rating as given).",
+    )
     detoxify: DetoxifySettings = DetoxifySettings()
 
     @field_validator("filters")

@@ -518,6 +518,7 @@ def test_approved_update_goes_live_and_is_audited(
         "shown": report.shown,
         "rated": report.rated,
         "liked": report.liked,
+        "redacted_rewards_capped": 0,
         "refused_no_consent": report.refused_no_consent,
         "training_samples": report.training_samples,
     }
@@ -907,3 +908,17 @@ def test_redacted_items_are_shown_redacted_and_escalated_ones_are_held(
     assert counts["by_action"]["escalate"] == len(held)
     assert counts["by_action"]["redact"] == report.redacted
     assert counts["by_backend"]["a_is_doubtful"] == len(held)
+
+    # a liked redacted output trains with at most the cap (0): the person saw placeholders,
+    # the model wrote the personal data
+    redacted = {v.sample_id for v in verdicts if v.action == "redact"}
+    rated = {s.sample_id: float(s.completion_ids[0] % 2) for s in rig.feedback.seen}
+    liked_redacted = {i for i in redacted if rated.get(i) == 1.0}
+    assert liked_redacted, "seed gives no liked redacted output"
+    assert counts["redacted_rewards_capped"] == len(liked_redacted)
+    for batch in rig.spy.batches:
+        for sample, reward in zip(batch.samples, batch.rewards, strict=True):
+            if sample.sample_id in redacted:
+                assert reward <= 0.0
+            elif sample.sample_id in rated:
+                assert reward == rated[sample.sample_id]
