@@ -156,7 +156,8 @@ def import_feedback(store: SQLiteFeedbackStore, path: Path, *, skip_invalid: boo
     stored_ids = store.existing_feedback_ids([e.id for _, e in parsed])
     items = store.known_items([e.item_id for _, e in parsed])
     subject_of = {e.user_id: store.pseudonym(e.user_id) for _, e in parsed}
-    granted = {s: set(store.consents_current(s)) for s in set(subject_of.values())}
+    current = store.current_purposes(list(subject_of.values()))  # one query per 500 people
+    granted = {s: set(current.get(s, ())) for s in set(subject_of.values())}
     rows: list[StoredFeedback] = []
     for number, e in parsed:
         subject = subject_of[e.user_id]
@@ -258,7 +259,8 @@ def _import_locked(
             "groups_dropped": report.groups_dropped,
             "subjects": report.subjects,
         }
-        append_entries(run_dir, [("feedback_imported", payload)], key_file=key_file)
+        entries = [("feedback_imported", payload)]
+        append_entries(run_dir, entries, key_file=key_file, history=opened.history)
     return report
 
 

@@ -66,11 +66,14 @@ def append_entries(
     entries: Sequence[tuple[str, dict[str, Any]]],
     *,
     key_file: Path | None = None,
+    history: RunHistory | None = None,
 ) -> None:
-    """Append entries to the run's log and sign a new head over them."""
+    """Append entries to the run's log and sign a new head over them. `history`: the log as
+    already verified under the same lock (not read and verified a second time)."""
     run_dir = Path(run_dir)
     with run_lock(run_dir):
-        history = RunHistory.load(run_dir)
+        if history is None:
+            history = RunHistory.load(run_dir)
         key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
         signer = HeadSigner.for_run(run_dir, key, history.started["run_id"])
         try:
@@ -98,7 +101,8 @@ def grant(
             "purposes": sorted(purposes),
             "consent_text_sha256": text_sha256,
         }
-        append_entries(run_dir, [("consent_granted", payload)], key_file=key_file)
+        entries = [("consent_granted", payload)]
+        append_entries(run_dir, entries, key_file=key_file, history=opened.history)
         return payload
 
 
@@ -143,7 +147,7 @@ def revoke(
             "rollback_target": max(earlier) if earlier else None,
         }
         entries = [("consent_revoked", revoked), ("erasure", erased)]
-        append_entries(run_dir, entries, key_file=key_file)
+        append_entries(run_dir, entries, key_file=key_file, history=opened.history)
         return erased
 
 
@@ -211,7 +215,8 @@ def purge(
                 )
             removed = opened.store.purge_expired(days)
         payload = {"retention_days": days, "feedback_rows": removed}
-        append_entries(run_dir, [("retention_purge", payload)], key_file=key_file)
+        entries = [("retention_purge", payload)]
+        append_entries(run_dir, entries, key_file=key_file, history=opened.history)
         return payload
 
 

@@ -189,7 +189,7 @@ class SQLiteFeedbackStore:
 
     def consents_current(self, subject: str) -> list[str]:
         """The purposes this subject currently consents to."""
-        return list(self._current_purposes([subject]).get(subject, ()))
+        return list(self.current_purposes([subject]).get(subject, ()))
 
     def has_consent(self, subject: str, purpose: str) -> bool:
         return bool(self._with_consent([subject], purpose))
@@ -209,9 +209,9 @@ class SQLiteFeedbackStore:
         return _open(key, row[0], row[1], _id_aad(subject)).decode("utf-8")
 
     def _with_consent(self, subjects: Sequence[str], purpose: str) -> set[str]:
-        return {s for s, granted in self._current_purposes(subjects).items() if purpose in granted}
+        return {s for s, granted in self.current_purposes(subjects).items() if purpose in granted}
 
-    def _current_purposes(self, subjects: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    def current_purposes(self, subjects: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Subject → purposes with a current consent (subjects with none are left out)."""
         found: dict[str, list[str]] = {}
         unique = list(dict.fromkeys(subjects))
@@ -274,7 +274,7 @@ class SQLiteFeedbackStore:
             raise ConsentError("empty consent purpose", field="consent.purpose", got=purpose)
         now = time.time()
         with self._write():
-            granted = self._current_purposes([f.subject for f in feedback])
+            granted = self.current_purposes([f.subject for f in feedback])
             accepted = [
                 StoredFeedback(
                     f.sample_id, f.subject, f.sample_id, cycle, f.reward, f.source,
