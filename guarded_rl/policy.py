@@ -225,10 +225,51 @@ class GatePolicy(_Strict):
     reject_step_kl: float = Field(
         0.5, gt=0.0, description="Reject outright when the probe KL reaches this."
     )
+    max_param_change: float = Field(
+        0.05,
+        gt=0.0,
+        description="Auto-approve only when the relative parameter change ||step|| / ||weights|| "
+        "is below this too.",
+    )
     probe_texts: list[str] = Field(
         default=list(DEFAULT_PROBE_TEXTS),
         min_length=1,
         description="Fixed texts on which the KL between candidate and live model is measured.",
+    )
+    human_review: Literal["when_needed", "always"] = Field(
+        "when_needed",
+        description="'when_needed': a person reviews updates a check escalated or whose drift "
+        "is over a threshold; 'always': every update waits for a person.",
+    )
+    review_every: int = Field(
+        0, ge=0, description="Also send every Nth proposed update to a person (0: never)."
+    )
+    approvals_required: int = Field(
+        1, ge=1, le=10, description="Approvals by different reviewers an update needs to apply."
+    )
+    four_eyes: bool = Field(
+        True, description="The operator who started the run cannot approve its updates."
+    )
+    review_expiry_hours: float = Field(
+        72.0, gt=0.0, description="A proposal still pending after this long is rejected."
+    )
+    on_pending: Literal["continue", "wait"] = Field(
+        "continue",
+        description="While a proposal waits: keep serving the live model and collecting "
+        "feedback ('continue'), or pause the loop until it is decided ('wait').",
+    )
+    wait_timeout_seconds: float = Field(
+        3600.0, gt=0.0, description="With on_pending = 'wait': stop the run after this long."
+    )
+    reviewers: str | None = Field(
+        None,
+        description="Reviewers file (TOML: name, role, Ed25519 public key per reviewer); "
+        "relative to the policy file. Unset: nobody can approve.",
+    )
+    reviewer_roles: list[str] = Field(
+        default=["reviewer"],
+        min_length=1,
+        description="Roles whose signed decisions the gate accepts.",
     )
 
     @model_validator(mode="after")
@@ -277,7 +318,15 @@ def load_policy(path: str | Path | None = None) -> GuardPolicy:
         raise PolicyError("not UTF-8 text", file=str(path), expected="a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"invalid TOML: {exc}", file=str(path)) from None
-    return parse_policy(data, source=str(path))
+    policy = parse_policy(data, source=str(path))
+    reviewers = policy.gate.reviewers
+    if reviewers is not None and not Path(reviewers).is_absolute():
+        # a policy and its reviewers file travel together; the run records the resolved path
+        resolved = str((path.parent / reviewers).resolve())
+        policy = policy.model_copy(
+            update={"gate": policy.gate.model_copy(update={"reviewers": resolved})}
+        )
+    return policy
 
 
 def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> GuardPolicy:
@@ -297,7 +346,9 @@ def validation_error_to_input_error(
     key_prefix: str = "",
 ) -> InputError:
     """Turn pydantic's report into one line: file, dotted key, value and what is allowed."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown key explains a "missing" one next to it (a typo): name it first
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = [str(part) for part in err["loc"]]
     key = key_prefix + ".".join(loc) if loc else "(top level)"
     if err["type"] == "extra_forbidden":
@@ -309,7 +360,8 @@ def validation_error_to_input_error(
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    return error_cls("invalid value", file=source, field=key, got=got, expected=message.lower())
+    message = message[:1].lower() + message[1:]  # the rest may quote values: keep their case
+    return error_cls("invalid value", file=source, field=key, got=got, expected=message)
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:

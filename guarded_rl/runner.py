@@ -25,8 +25,11 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from guarded_rl.approval.gate import KLGate
+from guarded_rl.approval.gate import PolicyGate
+from guarded_rl.approval.live import OnWaiting, attach_review, settle, wait_for_review
 from guarded_rl.approval.probe_kl import ProbeKLCheck
+from guarded_rl.approval.queue import ReviewDesk, operator_record, operators_of
+from guarded_rl.approval.reviewers import Registry, load_registry
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import generate_signing_key, key_id, load_signing_key, write_public_key
@@ -100,15 +103,23 @@ def run(
     consents: Mapping[str, Sequence[str]] | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
     key_file: Path | None = None,
+    operator: str | None = None,
+    on_review: Callable[[list[str]], None] | None = None,
+    on_waiting: OnWaiting | None = None,
 ) -> dict[str, Any]:
     """Run the guarded cycles of a new run; return (and write) the summary.
 
     Without `feedback_source` the seeded simulated population rates the feed. `requests_for`
     names readers by their external ids and `consents` maps those ids to the purposes they
     granted; the run pseudonymizes both through its feedback store before anything is stored.
+    `operator` (default: the login name) is who starts the run: with four-eyes on, they may
+    not approve its updates. `on_review` hears of settled review decisions, `on_waiting` of a
+    loop waiting for one.
     """
     run_dir = Path(config.run_dir)
     prepare_run_dir(run_dir)
+    registry = review_registry(policy)  # a bad reviewers file fails before any write
+    operator = operator or login_name()
     key_file = Path(key_file) if key_file is not None else default_key_file(run_dir)
     if key_file.exists():
         raise InputError(
@@ -147,10 +158,12 @@ def run(
         )
         model_state, optimizer_state = guard.learner.checkpoint_state()
         base_checkpoint = guard.checkpoints.save(model_state, optimizer_state)
-        audit.append(
-            "run_started",
-            _run_started(config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key),
+        started = _run_started(
+            config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key
         )
+        started["operator"] = operator_record(origin_of(run_id), operator, registry)
+        entry = audit.append("run_started", started)
+        desk = attach_review(guard, origin=origin_of(run_id), operators=operators_of([entry]))
         audit.append(
             "checkpoint_saved",
             {
@@ -175,6 +188,7 @@ def run(
             model,
             signer,
             consent,
+            Reviewing(desk, on_review, on_waiting),
         )
 
 
@@ -184,11 +198,17 @@ def resume(
     cycles: int | None = None,
     key_file: Path | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
+    operator: str | None = None,
+    on_review: Callable[[list[str]], None] | None = None,
+    on_waiting: OnWaiting | None = None,
 ) -> dict[str, Any]:
-    """Continue a run from its live weights (after its last update or rollback)."""
+    """Continue a run from its live weights (after its last update, reviewed update or
+    rollback), with its review queue as the log left it."""
     with run_lock(run_dir):  # fails at once if the run is live elsewhere
         opened = open_run(run_dir, key_file=key_file)
         config, policy = opened.config, opened.policy
+        registry = review_registry(policy)
+        operator = operator or login_name()
         live = opened.history.live_sha256()
         state, optimizer = opened.rebuilder.state_for(live)
         opened.learner.restore(state, optimizer)
@@ -208,12 +228,25 @@ def resume(
             signer=signer,
             learner=opened.learner,
             replay_store=opened.replay_store,
+            proposed_before=len(opened.history.proposals),
+            checkpointed=tuple(opened.history.checkpoints),
         )
         first = opened.history.last_cycle() + 1
         n = cycles if cycles is not None else config.cycles
-        audit.append(
-            "run_resumed",
-            {"from_cycle": first, "cycles": n, "live_sha256": live, "versions": _versions()},
+        origin = origin_of(opened.history.started["run_id"])
+        resumed = {
+            "from_cycle": first,
+            "cycles": n,
+            "live_sha256": live,
+            "versions": _versions(),
+            "operator": operator_record(origin, operator, registry),
+        }
+        entry = audit.append("run_resumed", resumed)
+        desk = attach_review(
+            guard,
+            origin=origin,
+            operators=operators_of([*opened.history.entries, entry]),
+            entries=opened.history.entries,
         )
         purge_expired(consent, audit, policy)
         signer.sign()
@@ -229,6 +262,7 @@ def resume(
             opened.model,
             signer,
             consent,
+            Reviewing(desk, on_review, on_waiting),
         )
         return summary
 
@@ -245,14 +279,22 @@ def _drive(
     model: torch.nn.Module,
     signer: HeadSigner,
     consent: SQLiteFeedbackStore,
+    reviewing: Reviewing,
 ) -> dict[str, Any]:
-    """Run the cycles; whatever happens, checkpoint, finish the log, sign, write the summary."""
+    """Run the cycles; whatever happens, checkpoint, finish the log, sign, write the summary.
+
+    Before each cycle the review queue is settled; with `gate.on_pending = "wait"` the loop
+    waits there while a proposal is pending, and stops when `wait_timeout_seconds` pass.
+    """
     started = time.time()
     run_dir = Path(config.run_dir)
     reports: list[CycleReport] = []
     outcome = "completed"
     try:
         for cycle in cycles:
+            if not reviewing.settle_before_cycle(run_dir, policy, signer):
+                outcome = "review_timeout"
+                break
             report = guard.run_cycle(
                 cycle, requests_for(cycle), rng_seed=cycle_seed(config.seed, cycle)
             )
@@ -265,8 +307,12 @@ def _drive(
         outcome = "failed"  # still close the log and write what was done, then re-raise
         raise
     finally:
+        if outcome == "completed":
+            reviewing.settle(run_dir, signer)  # decisions that came in during the last cycle
         guard.save_checkpoint("final")
         summary = build_summary(config, reports, guard.learner.live_sha256, time.time() - started)
+        summary["review"] = reviewing.summary()
+        summary["updates"]["applied_after_review"] = summary["review"]["applied_here"]
         summary["first_cycle"] = cycles.start
         summary["outcome"] = outcome
         summary["stopped_early"] = outcome != "completed"
@@ -291,6 +337,86 @@ def _drive(
             guard.replay_store.close()
         atomic_write(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
+
+
+@dataclass
+class Reviewing:
+    """The review queue of a running loop and who hears about it."""
+
+    desk: ReviewDesk
+    on_review: Callable[[list[str]], None] | None = None
+    on_waiting: OnWaiting | None = None
+    applied_here: int = 0
+
+    def settle(self, run_dir: Path, signer: HeadSigner) -> None:
+        self._report(settle(self.desk, run_dir), signer)
+
+    def settle_before_cycle(self, run_dir: Path, policy: GuardPolicy, signer: HeadSigner) -> bool:
+        """Settle; in wait mode wait while anything is pending. False: waited in vain."""
+        self.settle(run_dir, signer)
+        if policy.gate.on_pending != "wait" or not self.desk.pending:
+            return True
+        return wait_for_review(
+            self.desk,
+            run_dir,
+            timeout=policy.gate.wait_timeout_seconds,
+            on_settled=lambda lines: self._report(lines, signer),
+            on_waiting=self.on_waiting,
+        )
+
+    def _report(self, lines: list[str], signer: HeadSigner) -> None:
+        if not lines:
+            return
+        signer.sign()  # decisions are on the signed record before the next cycle starts
+        self.applied_here += sum(1 for line in lines if line.endswith(": applied"))
+        if self.on_review is not None:
+            self.on_review(lines)
+
+    def summary(self) -> dict[str, Any]:
+        queue = self.desk.queue.values()
+        by_status: dict[str, int] = {}
+        for p in queue:
+            by_status[p.status] = by_status.get(p.status, 0) + 1
+        return {
+            "pending": [p.proposal_id for p in queue if p.status == "pending"],
+            "by_status": by_status,
+            "applied_here": self.applied_here,
+        }
+
+
+def review_registry(policy: GuardPolicy) -> Registry | None:
+    """The policy's reviewers file, checked; refuses a policy nobody could ever satisfy."""
+    gate = policy.gate
+    if gate.reviewers is None:
+        if gate.human_review == "always":
+            raise InputError(
+                "the policy sends every update to human review but names no reviewers",
+                field="gate.reviewers",
+                expected="a reviewers file (in the policy, or `run --reviewers FILE`)",
+            )
+        return None
+    registry = load_registry(gate.reviewers)
+    allowed = [r for r in registry.reviewers if r.role in gate.reviewer_roles]
+    if len(allowed) < gate.approvals_required:
+        raise InputError(
+            f"the reviewers file has {len(allowed)} reviewer(s) with a role of "
+            f"{gate.reviewer_roles}, fewer than the {gate.approvals_required} approvals required",
+            file=str(registry.path),
+            field="gate.approvals_required",
+            got=gate.approvals_required,
+            expected=f"at most {len(allowed)}, or more reviewers",
+        )
+    return registry
+
+
+def login_name() -> str:
+    """Who runs this process (the default operator)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _default_readers(
@@ -373,13 +499,18 @@ class OpenRun:
 
 
 def open_run(
-    run_dir: str | Path, *, key_file: Path | None = None, need_key: bool = True
+    run_dir: str | Path,
+    *,
+    key_file: Path | None = None,
+    need_key: bool = True,
+    while_written: bool = False,
 ) -> OpenRun:
-    """Load a run's settings, verified history, model, reference and stores."""
+    """Load a run's settings, verified history, model, reference and stores
+    (`while_written`: read-only use of a run that may be live)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
-    history = RunHistory.load(run_dir)
+    history = RunHistory.load(run_dir, while_written=while_written)
     # settings come from the signed log, not from run.toml (a readable copy anyone can edit)
     source = f"{run_dir / 'audit.jsonl'}:run_started"
     try:
@@ -430,6 +561,8 @@ def build_guard(
     signer: HeadSigner | None = None,
     learner: CausalLMLearner | None = None,
     replay_store: ReplayStore | None = None,
+    proposed_before: int = 0,
+    checkpointed: Sequence[str] = (),
 ) -> Guard:
     """The default Guard for a causal LM: every stage's default implementation, wired.
 
@@ -450,11 +583,14 @@ def build_guard(
             ProbeKLCheck(model, tokenizer, policy.gate.probe_texts, reference=reference),
             *bias_checks(model, tokenizer, policy),
         ],
-        gate=KLGate(policy.gate, blocking_checks=blocking_checks(policy)),
+        gate=PolicyGate(
+            policy.gate, blocking_checks=blocking_checks(policy), proposed_before=proposed_before
+        ),
         audit=audit,
         checkpoints=CheckpointStore(run_dir / "checkpoints"),
         replay_store=replay_store or ReplayStore(run_dir / "feedback.sqlite"),
         on_update_recorded=signer.sign if signer is not None else None,
+        checkpointed=checkpointed,
     )
 
 

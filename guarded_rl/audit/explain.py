@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from guarded_rl.audit.history import RunHistory
@@ -19,11 +20,27 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
             expected=f"one of {first_few(known)}",
         )
     p = history.proposals[cycle]
-    by_type = {e.type: e.payload for e in history.entries_of(cycle)}
-    decision_type = next(
-        (t for t in ("update_approved", "update_pending", "update_rejected") if t in by_type), None
-    )
-    decision = by_type.get(decision_type, {}) if decision_type else {}
+    cycle_entries = history.entries_of(cycle)
+    by_type = {e.type: e.payload for e in cycle_entries}
+    # the last verdict counts: a pending update may later be approved, rejected or expire
+    verdicts = [
+        e
+        for e in cycle_entries
+        if e.type in ("update_approved", "update_pending", "update_rejected")
+    ]
+    decision_type = verdicts[-1].type if verdicts else None
+    decision = verdicts[-1].payload if verdicts else {}
+    reviews = [
+        {
+            "decision": e.payload["decision"]["body"]["decision"],
+            "reviewer": e.payload["decision"]["body"]["reviewer"],
+            "role": e.payload.get("role"),
+            "note": e.payload["decision"]["body"]["note"],
+            "time": e.payload["decision"]["body"]["time"],
+        }
+        for e in cycle_entries
+        if e.type == "review_decision"
+    ]
     checks = {c["name"]: c for c in p.get("checks", [])}
     data_check = checks.get("bias_data", {})
     output_check = checks.get("bias_output")
@@ -73,13 +90,22 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
             "max_step_kl": p["thresholds"]["max_step_kl"],
             "reject_step_kl": p["thresholds"]["reject_step_kl"],
             "kl_to_start": probe.get("kl_ref"),
+            "param_change_rel": p["stats"].get("param_change_rel"),
+            "max_param_change": p["thresholds"].get("max_param_change"),
             "largest_layer_changes": dict(layers[:5]),
+        },
+        "review": {
+            "sent_to_review": "update_pending" in by_type,
+            "why": by_type.get("update_pending", {}).get("reasons", []),
+            "approvals_required": by_type.get("update_pending", {}).get("approvals_required"),
+            "decisions": reviews,
         },
         "decision": {
             "outcome": decision_type.removeprefix("update_") if decision_type else "undecided",
             "rule": decision.get("rule"),
             "reasons": decision.get("reasons", []),
             "approver": decision.get("approver"),
+            "approvals": decision.get("approvals", []),
         },
         "weights": {
             "parent": p["base_sha256"],
@@ -115,12 +141,16 @@ def render_explanation(x: dict[str, Any]) -> str:
         f"filters {', '.join(s['filters'])}, profanity threshold {s['profanity_threshold']}; "
         f"blocked outputs entered training with reward {s['blocked_penalty']}.",
         f"Drift: probe KL of this step {d['kl_step']} (auto-approve below {d['max_step_kl']}, "
-        f"reject at {d['reject_step_kl']}); KL to the starting model {d['kl_to_start']}. "
+        f"reject at {d['reject_step_kl']}); KL to the starting model {d['kl_to_start']}; "
+        f"relative parameter change {d.get('param_change_rel')} (auto-approve below "
+        f"{d.get('max_param_change')}). "
         f"Largest parameter changes (L2): {_pairs(d['largest_layer_changes'])}.",
         f"Decision: {dec['outcome']} by rule '{dec['rule']}'"
         + (f" ({'; '.join(dec['reasons'])})" if dec["reasons"] else "")
         + (f", approved by {dec['approver']}" if dec.get("approver") else "")
+        + (f" ({', '.join(dec['approvals'])})" if dec.get("approvals") else "")
         + ".",
+        *_render_review(x.get("review")),
         f"Weights: parent {x['weights']['parent'][:12]} -> candidate "
         f"{x['weights']['candidate'][:12]}"
         + (" (applied)." if x["weights"]["applied"] else " (not applied)."),
@@ -128,6 +158,24 @@ def render_explanation(x: dict[str, Any]) -> str:
     for rb in x["rolled_back_to_later"]:
         lines.append(f"Later rolled back to this update (entry {rb['seq']}): {rb['reason']}")
     return "\n".join(lines)
+
+
+def _render_review(review: dict[str, Any] | None) -> list[str]:
+    if not review or not review["sent_to_review"]:
+        return []
+    lines = [
+        f"Sent to human review ({'; '.join(review['why'])}); "
+        f"{review['approvals_required']} approval(s) required."
+    ]
+    for d in review["decisions"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(d["time"]))
+        lines.append(
+            f"  {d['decision']} by reviewer {d['reviewer']} ({d['role']}) at {when}, signed: "
+            f"{d['note'] or '(no note)'}"
+        )
+    if not review["decisions"]:
+        lines.append("  No reviewer has decided on it.")
+    return lines
 
 
 def _pairs(mapping: dict[str, Any]) -> str:

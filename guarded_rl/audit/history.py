@@ -41,12 +41,13 @@ class RunHistory:
     produced_by: dict[str, int] = field(default_factory=dict)  # model sha -> applying cycle
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> RunHistory:
-        """Index the run's audit log; the chain must verify first."""
+    def load(cls, run_dir: str | Path, *, while_written: bool = False) -> RunHistory:
+        """Index the run's audit log; the chain must verify first (`while_written`: a live
+        run's log, whose last line may be half written)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
-        history = cls(run_dir, read_log(run_dir / "audit.jsonl"))
+        history = cls(run_dir, read_log(run_dir / "audit.jsonl", while_written=while_written))
         for entry in history.entries:
             p = entry.payload
             if entry.type == "update_proposed":
@@ -56,8 +57,11 @@ class RunHistory:
             elif entry.type == "update_applied":
                 history.applied[p["cycle"]] = p
                 history.produced_by[p["model_sha256"]] = p["cycle"]
-            elif entry.type in ("checkpoint_saved", "rollback") and p.get("with_optimizer"):
+            if entry.type in ("checkpoint_saved", "rollback") and p.get("with_optimizer"):
                 history.checkpoints[p["model_sha256"]] = p["checkpoint_id"]
+            elif entry.type == "update_pending" and p.get("with_optimizer"):
+                # a candidate kept for review: its weights and optimizer state are stored
+                history.checkpoints.setdefault(p["candidate_sha256"], p["checkpoint_id"])
         if not history.entries or history.entries[0].type != "run_started":
             raise AuditError("audit log does not start with run_started", file=str(run_dir))
         return history

@@ -219,12 +219,18 @@ def iter_entries(path: str | Path) -> Iterator[AuditEntry]:
                 ) from None
 
 
-def read_log(path: str | Path) -> list[AuditEntry]:
-    """Every entry, after checking the whole chain; the first problem raises `AuditError`."""
+def read_log(path: str | Path, *, while_written: bool = False) -> list[AuditEntry]:
+    """Every entry, after checking the whole chain; the first problem raises `AuditError`.
+
+    `while_written`: the log of a live run, whose last line may be half written right now;
+    the complete entries before it are returned (any other problem still raises).
+    """
     path = Path(path)
     if not path.is_file():
         raise AuditError("no audit log", file=str(path))
     report = scan_log(path)
+    if while_written and report.problem is not None and report.problem.torn:
+        return list(iter_entries(path))[: len(report.hashes)]
     if report.problem is not None:
         raise AuditError(
             report.problem.reason,

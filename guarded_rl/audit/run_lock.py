@@ -18,6 +18,12 @@ from pathlib import Path
 from guarded_rl.errors import InputError
 
 LOCK_FILE = ".lock"
+
+
+class RunInUse(InputError):
+    """Another process (a live run, or a command) holds the run directory's writer lock."""
+
+
 _held: dict[Path, tuple[int, int]] = {}  # resolved lock path -> (fd, depth)
 
 
@@ -41,7 +47,7 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise InputError(
+        raise RunInUse(
             "the run directory is in use by another guarded-rl process",
             field="RUN_DIR",
             got=str(run_dir),

@@ -20,6 +20,7 @@ from guarded_rl.cli import (
     feedback_cmd,
     policy_cmd,
     replay_cmd,
+    review_cmd,
     run_cmd,
     screen_cmd,
 )
@@ -42,6 +43,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(consent_cmd.app, name="consent")
 app.add_typer(feedback_cmd.app, name="feedback")
 app.add_typer(bias_cmd.app, name="bias")
+app.add_typer(review_cmd.app, name="review")
 
 
 def _usage_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:

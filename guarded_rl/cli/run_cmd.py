@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,15 @@ def run(
     key_file: Path | None = typer.Option(  # noqa: B008
         None, "--key-file", help="Signing key path (new runs: created there; default RUN_DIR.key)."
     ),
+    operator: str | None = typer.Option(
+        None,
+        "--operator",
+        help="Who starts (or resumes) the run (default: your login name); with four-eyes on "
+        "they cannot approve its updates.",
+    ),
+    reviewers: Path | None = typer.Option(  # noqa: B008
+        None, "--reviewers", help="Reviewers file (overrides the policy's gate.reviewers)."
+    ),
 ) -> None:
     """Run guarded cycles and write the run directory (audit log, checkpoints, summary)."""
     from guarded_rl.runner import RunConfig
@@ -54,10 +64,20 @@ def run(
 
     console = Console(soft_wrap=True)
     if resume_dir is not None:
-        _resume(console, resume_dir, cycles, key_file)
+        if reviewers is not None:
+            raise InputError(
+                "a run keeps the reviewers file it started with",
+                field="--reviewers",
+                got=str(reviewers),
+                expected="no --reviewers with --resume (edit that file to add or remove people)",
+            )
+        _resume(console, resume_dir, cycles, key_file, operator)
         return
     cycles = 40 if cycles is None else cycles
     guard_policy = load_policy(policy)
+    if reviewers is not None:
+        gate = guard_policy.gate.model_copy(update={"reviewers": str(reviewers.resolve())})
+        guard_policy = guard_policy.model_copy(update={"gate": gate})
     directory = run_dir or Path("runs") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
     try:
         config = RunConfig(
@@ -83,9 +103,16 @@ def run(
         f"model [bold]{model or 'embedded default'}[/bold], {cycles} cycles, seed {seed} "
         f"→ {directory}"
     )
+    review_hooks = _review_hooks(console, directory)
     if interactive:
         summary = run_guarded(
-            config, guard_policy, on_cycle=_line_printer(console), key_file=key_file, **extra
+            config,
+            guard_policy,
+            on_cycle=_line_printer(console),
+            key_file=key_file,
+            operator=operator,
+            **review_hooks,
+            **extra,
         )
     else:
         with Progress(
@@ -103,20 +130,79 @@ def run(
                 printer(report)
                 progress.advance(task)
 
-            summary = run_guarded(config, guard_policy, on_cycle=on_cycle, key_file=key_file)
+            summary = run_guarded(
+                config,
+                guard_policy,
+                on_cycle=on_cycle,
+                key_file=key_file,
+                operator=operator,
+                **_review_hooks(progress.console, directory),
+            )
     console.print(_final_table(summary))
+    _print_review_state(console, summary, directory)
     console.print(f"run directory: {directory}")
 
 
-def _resume(console: Console, run_dir: Path, cycles: int | None, key_file: Path | None) -> None:
+def _resume(
+    console: Console,
+    run_dir: Path,
+    cycles: int | None,
+    key_file: Path | None,
+    operator: str | None,
+) -> None:
     from guarded_rl.runner import resume
 
     if cycles is not None and cycles < 1:
         raise InputError("must be at least 1", field="--cycles", got=cycles)
     console.print(f"guarded-rl run: resuming {run_dir}")
-    summary = resume(run_dir, cycles=cycles, key_file=key_file, on_cycle=_line_printer(console))
+    summary = resume(
+        run_dir,
+        cycles=cycles,
+        key_file=key_file,
+        on_cycle=_line_printer(console),
+        operator=operator,
+        **_review_hooks(console, run_dir),
+    )
     console.print(_final_table(summary))
+    _print_review_state(console, summary, run_dir)
     console.print(f"run directory: {run_dir}")
+
+
+def _review_hooks(console: Console, run_dir: Path) -> dict[str, Any]:
+    """Tell the operator when reviews settle, and (every 30 s) what a waiting loop waits for."""
+    last = {"said": -1e9}
+
+    def on_review(lines: list[str]) -> None:
+        for line in lines:
+            console.print(f"review: {line}")
+
+    def on_waiting(pending: list[Any], seconds_left: float) -> None:
+        now = time.monotonic()
+        if now - last["said"] < 30:
+            return
+        last["said"] = now
+        ids = ", ".join(p.proposal_id for p in pending)
+        console.print(
+            f"waiting for review of {ids} ({seconds_left:.0f} s left): "
+            f"guarded-rl review show {run_dir} {pending[0].proposal_id}"
+        )
+
+    return {"on_review": on_review, "on_waiting": on_waiting}
+
+
+def _print_review_state(console: Console, summary: dict[str, Any], run_dir: Path) -> None:
+    review = summary.get("review", {})
+    pending = review.get("pending", [])
+    if summary.get("outcome") == "review_timeout":
+        console.print(
+            "[yellow]stopped: the review wait timed out (gate.wait_timeout_seconds); "
+            f"resume with: guarded-rl run --resume {run_dir}[/yellow]"
+        )
+    if pending:
+        console.print(
+            f"{len(pending)} update(s) await review ({', '.join(pending[:8])}"
+            f"{' ...' if len(pending) > 8 else ''}): guarded-rl review list {run_dir}"
+        )
 
 
 def _interactive_sources(console: Console, purpose: str, prompt: str) -> dict[str, Any]:

@@ -71,7 +71,11 @@ class ProposingLearner:
             self.optimizer.zero_grad(set_to_none=True)
             load_state(self.module, base_state)
             self.optimizer.load_state_dict(base_opt)
-        stats = {**stats, "grad_norm": float(grad_norm)}
+        stats = {
+            **stats,
+            "grad_norm": float(grad_norm),
+            "param_change_rel": relative_change(base_state, candidate),
+        }
         advantage_list = tuple(float(a) for a in advantages) if advantages is not None else ()
         return UpdateProposal(
             cycle=cycle,
@@ -117,6 +121,20 @@ def layer_change(before: State, after: State) -> dict[str, float]:
         delta = (tensor.float() - before[name].float()).pow(2).sum().item()
         sums[layer_of(name)] = sums.get(layer_of(name), 0.0) + delta
     return {layer: round(total**0.5, 8) for layer, total in sorted(sums.items())}
+
+
+def relative_change(before: State, after: State) -> float:
+    """||after - before|| / ||before|| over all floating-point tensors: the step's size
+    relative to the weights (what the gate's `max_param_change` bounds)."""
+    step = 0.0
+    norm = 0.0
+    for name, tensor in after.items():
+        if not tensor.is_floating_point():
+            continue
+        base = before[name].double()
+        step += (tensor.double() - base).pow(2).sum().item()
+        norm += base.pow(2).sum().item()
+    return (step**0.5) / norm**0.5 if norm > 0 else float("inf")
 
 
 def clone_tree(value: Any) -> Any:

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from guarded_rl.approval.gate import KLGate
+from guarded_rl.approval.gate import PolicyGate
 from guarded_rl.approval.probe_kl import ProbeKLCheck
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.log import AuditEntry, AuditLog, read_log
@@ -171,7 +171,7 @@ def _rig(
         consent=consent,
         learner=learner,
         checks=checks,
-        gate=KLGate(policy.gate),
+        gate=PolicyGate(policy.gate),
         audit=AuditLog(audit_path),
         checkpoints=checkpoints,
         replay_store=replay_store,

@@ -363,13 +363,13 @@ def test_biased_update_fails_naming_axis_and_group(
     assert module_sha256(model) == live_sha  # the live model was only read
 
     # the gate holds it for a person by default, and rejects it when the policy says block
-    from guarded_rl.approval.gate import KLGate
+    from guarded_rl.approval.gate import PolicyGate
     from guarded_rl.policy import GatePolicy
 
     small_step = CheckResult("probe_kl", True, {"kl_step": 0.001})
-    held = KLGate(GatePolicy()).decide(proposal, [small_step, result])
+    held = PolicyGate(GatePolicy()).decide(proposal, [small_step, result])
     assert (held.outcome, held.rule) == ("pending", "failed_checks")
-    blocked = KLGate(GatePolicy(), blocking_checks=("bias_output",))
+    blocked = PolicyGate(GatePolicy(), blocking_checks=("bias_output",))
     assert blocked.decide(proposal, [small_step, result]).outcome == "rejected"
 
 

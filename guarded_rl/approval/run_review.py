@@ -1,0 +1,269 @@
+"""Review operations on a run directory: read the queue, sign a decision, submit it.
+
+A decision is checked completely before anything is written. Without a live run the command
+takes the run lock, records the decision in the signed log, and, when it completes the
+required approvals, makes the candidate live on the record (`update_applied` and its stored
+checkpoint, from which `run --resume` continues). With a live run the checked decision goes
+to the run's inbox and the loop records and applies it before its next cycle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from guarded_rl.approval.decision import SignedDecision, sign_decision
+from guarded_rl.approval.queue import (
+    Operators,
+    QueuedProposal,
+    ReviewDesk,
+    check_decision,
+    drop_in_inbox,
+    operators_of,
+    queue_from_entries,
+    stored_candidate_verifier,
+)
+from guarded_rl.approval.reviewers import (
+    Registry,
+    ReviewError,
+    load_registry,
+    load_reviewer_key,
+    raw_public_key,
+)
+from guarded_rl.atomic import atomic_write
+from guarded_rl.audit.history import RunHistory
+from guarded_rl.audit.run_lock import RunInUse, run_lock
+from guarded_rl.audit.signer import origin_of
+from guarded_rl.errors import InputError, first_few
+from guarded_rl.policy import GuardPolicy, parse_policy
+
+
+@dataclass(frozen=True)
+class RunReview:
+    """A run's review state as its (verified) log tells it."""
+
+    run_dir: Path
+    history: RunHistory
+    policy: GuardPolicy
+    origin: str
+    queue: dict[str, QueuedProposal]
+    operators: Operators
+
+    @classmethod
+    def read(cls, run_dir: str | Path, *, while_written: bool = True) -> RunReview:
+        run_dir = Path(run_dir)
+        if not (run_dir / "audit.jsonl").is_file():
+            raise InputError(
+                "not a run directory (no audit.jsonl)",
+                field="RUN_DIR",
+                got=str(run_dir),
+                expected="a directory written by `guarded-rl run`",
+            )
+        history = RunHistory.load(run_dir, while_written=while_written)
+        source = f"{run_dir / 'audit.jsonl'}:run_started"
+        policy = parse_policy(history.started.get("policy", {}), source=source)
+        return cls(
+            run_dir,
+            history,
+            policy,
+            origin_of(history.started["run_id"]),
+            queue_from_entries(history.entries),
+            operators_of(history.entries),
+        )
+
+    def registry(self) -> Registry | None:
+        path = self.policy.gate.reviewers
+        return load_registry(path) if path else None
+
+    def proposal(self, proposal_id: str) -> QueuedProposal:
+        found = self.queue.get(proposal_id)
+        if found is None:
+            pending = [p.proposal_id for p in self.queue.values() if p.status == "pending"]
+            raise ReviewError(
+                "no such proposal in this run's review queue",
+                field="ID",
+                got=proposal_id,
+                expected=f"a pending proposal: {first_few(pending)}" if pending else "none pending",
+            )
+        return found
+
+    def check(self, signed: SignedDecision, now: float | None = None) -> None:
+        check_decision(
+            signed,
+            origin=self.origin,
+            queue=self.queue,
+            registry=self.registry(),
+            policy=self.policy.gate,
+            operators=self.operators,
+            live_sha256=self.history.live_sha256(),
+            now=time.time() if now is None else now,
+        )
+
+
+def sign_for(
+    run_dir: str | Path,
+    proposal_id: str,
+    decision: Literal["approve", "reject"],
+    *,
+    reviewer: str,
+    key_file: Path,
+    note: str,
+    now: float | None = None,
+) -> SignedDecision:
+    """Sign a decision as `reviewer` with `key_file`, after checking it would be accepted."""
+    review = RunReview.read(run_dir)
+    registry = review.registry()
+    if registry is None:
+        raise ReviewError(
+            "the run's policy names no reviewers file, so nobody can decide",
+            field="gate.reviewers",
+            expected="a reviewers file in the policy (or `run --reviewers FILE`)",
+        )
+    registered = registry.by_name(reviewer)
+    key = load_reviewer_key(key_file)
+    if raw_public_key(key.public_key()).hex() != registered.public_key:
+        raise ReviewError(
+            f"this key is not the one registered for {reviewer}",
+            file=str(key_file),
+            field="--key",
+            expected=f"the private key of {registered.fingerprint} ({registry.path})",
+        )
+    proposal = review.proposal(proposal_id)
+    signed = sign_decision(
+        key,
+        origin=review.origin,
+        proposal_id=proposal_id,
+        candidate_sha256=proposal.candidate_sha256,
+        decision=decision,
+        note=" ".join(note.split()),
+        now=now,
+    )
+    review.check(signed, now)
+    return signed
+
+
+def write_decision(path: Path, signed: SignedDecision) -> None:
+    """A signed decision as a file, to be submitted by someone else (`review submit`)."""
+    atomic_write(Path(path), (signed.model_dump_json(indent=2) + "\n").encode(), mode=0o600)
+
+
+def read_decision(path: Path) -> SignedDecision:
+    from pydantic import ValidationError
+
+    from guarded_rl.policy import validation_error_to_input_error
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read decision file: {exc.strerror}", file=str(path)) from None
+    try:
+        return SignedDecision.model_validate_json(raw)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(
+            exc, SignedDecision, str(path), error_cls=ReviewError
+        ) from None
+
+
+def submit(
+    run_dir: str | Path,
+    signed: SignedDecision,
+    *,
+    key_file: Path | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Record a decision (no live run) or hand it to the live run; nothing on any error."""
+    run_dir = Path(run_dir)
+    RunReview.read(run_dir).check(signed, now)  # fails before anything is written
+    try:
+        lock = run_lock(run_dir)
+        lock.__enter__()
+    except RunInUse:
+        path = drop_in_inbox(run_dir, signed)
+        return {
+            "proposal_id": signed.body.proposal_id,
+            "status": "queued",
+            "detail": f"the run is live: its loop records this decision before its next cycle "
+            f"({path.relative_to(run_dir)})",
+        }
+    try:
+        return _record_locked(run_dir, signed, key_file, now)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _record_locked(
+    run_dir: Path, signed: SignedDecision, key_file: Path | None, now: float | None
+) -> dict[str, Any]:
+    from guarded_rl.audit.checkpoints import CheckpointStore
+    from guarded_rl.audit.head import load_signing_key
+    from guarded_rl.audit.signer import HeadSigner, recorded_key_file
+
+    review = RunReview.read(run_dir, while_written=False)  # nobody else writes now
+    review.check(signed, now)
+    key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
+    signer = HeadSigner.for_run(run_dir, key, review.history.started["run_id"])
+    try:
+        desk = ReviewDesk(
+            append=signer.log.append,
+            origin=review.origin,
+            policy=review.policy.gate,
+            queue=review.queue,
+            operators=review.operators,
+            live_sha256=review.history.live_sha256(),
+            apply=_apply_on_record(run_dir, signer.log.append),
+            clock=(lambda: now) if now is not None else time.time,
+            verify=stored_candidate_verifier(CheckpointStore(run_dir / "checkpoints")),
+        )
+        earlier = desk.ingest(run_dir)  # decisions a live run left behind
+        status = desk.record(signed)
+        housekeeping = [f"{p.proposal_id}: superseded" for p in desk.supersede()]
+        housekeeping += [f"{p.proposal_id}: expired" for p in desk.expire()]
+    finally:
+        signer.sign()  # whatever was written, even if the decision was refused after all
+        signer.log.close()
+    return {
+        "proposal_id": signed.body.proposal_id,
+        "status": status,
+        "detail": "recorded in the audit log"
+        + (
+            " and applied: `guarded-rl run --resume` continues from it"
+            if status == "applied"
+            else ""
+        ),
+        "also": earlier + housekeeping,
+    }
+
+
+def _apply_on_record(run_dir: Path, append: Any) -> Any:
+    """Without a live model: the stored candidate becomes the live weights on the record."""
+    from guarded_rl.audit.checkpoints import CheckpointStore
+
+    store = CheckpointStore(run_dir / "checkpoints")
+
+    verify = stored_candidate_verifier(store)
+
+    def apply(proposal: QueuedProposal, record_approval: Callable[[], None]) -> None:
+        verify(proposal)  # checked before the decision too; the store must not change between
+        record_approval()
+        append(
+            "update_applied",
+            {
+                "cycle": proposal.cycle,
+                "proposal_id": proposal.proposal_id,
+                "model_sha256": proposal.candidate_sha256,
+            },
+        )
+        append(
+            "checkpoint_saved",
+            {
+                "checkpoint_id": proposal.checkpoint_id,
+                "model_sha256": proposal.candidate_sha256,
+                "with_optimizer": True,
+                "reason": "review_applied",
+            },
+        )
+
+    return apply
