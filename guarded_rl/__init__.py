@@ -1,7 +1,7 @@
 """guarded-rl: responsible learning from feedback.
 
 Every generate → feedback → update cycle passes content-safety filters, consent-aware feedback
-storage, bias checks and an approval gate, and lands in a hash-chained audit log.
+storage, bias checks and a human-approval gate, and lands in a hash-chained audit log.
 
 The public API is listed in `__all__`; heavy dependencies (torch, transformers) load only when
 a name that needs them is used.
@@ -44,6 +44,10 @@ _LAZY = {
     "SQLiteFeedbackStore": "guarded_rl.consent.sqlite_store",
     "FeedbackStore": "guarded_rl.consent.store",
     "PolicyGate": "guarded_rl.approval.gate",
+    "ReviewDesk": "guarded_rl.approval.queue",
+    "SignedDecision": "guarded_rl.approval.decision",
+    "sign_decision": "guarded_rl.approval.decision",
+    "load_registry": "guarded_rl.approval.reviewers",
     "CausalLMLearner": "guarded_rl.learn.lm_learner",
     "TorchPolicyLearner": "guarded_rl.learn.torch_learner",
     "load_causal_lm": "guarded_rl.learn.causal_lm",
@@ -73,17 +77,21 @@ __all__ = [
     "PolicyError",
     "PolicyGate",
     "Request",
+    "ReviewDesk",
     "RunConfig",
     "SQLiteFeedbackStore",
     "Sample",
+    "SignedDecision",
     "TorchPolicyLearner",
     "UpdateProposal",
     "Verdict",
     "__version__",
     "load_causal_lm",
     "load_policy",
+    "load_registry",
     "read_log",
     "run",
+    "sign_decision",
 ]
 
 

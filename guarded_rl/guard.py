@@ -370,7 +370,7 @@ class Guard:
             "checkpoint_id": checkpoint_id,
             "with_optimizer": True,
             "approvals_required": gate.approvals_required,
-            "expires_at": round(time.time() + gate.review_expiry_hours * 3600, 3),
+            "expiry_hours": gate.review_expiry_hours,  # from the entry's time
         }
         entry = self.audit.append("update_pending", payload)
         if self.review is not None:

@@ -71,6 +71,11 @@ class Operators:
         )
 
 
+def expiry_of(created: float, hours: float) -> float:
+    """When a proposal made at `created` (its log entry's time) expires."""
+    return round(created + hours * 3600, 3)
+
+
 def proposal_id_of(cycle: int) -> str:
     return f"u{cycle}"
 
@@ -104,7 +109,7 @@ def queue_from_entries(entries: Iterable[AuditEntry]) -> dict[str, QueuedProposa
                 candidate_sha256=p["candidate_sha256"],
                 checkpoint_id=p["checkpoint_id"],
                 created=entry.ts,
-                expires_at=p["expires_at"],
+                expires_at=expiry_of(entry.ts, p["expiry_hours"]),
                 approvals_required=p["approvals_required"],
                 rule=p["rule"],
                 reasons=list(p["reasons"]),
@@ -315,7 +320,7 @@ class ReviewDesk:
             candidate_sha256=payload["candidate_sha256"],
             checkpoint_id=payload["checkpoint_id"],
             created=created,
-            expires_at=payload["expires_at"],
+            expires_at=expiry_of(created, payload["expiry_hours"]),
             approvals_required=payload["approvals_required"],
             rule=payload["rule"],
             reasons=list(payload["reasons"]),

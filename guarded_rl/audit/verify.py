@@ -3,6 +3,7 @@
 Checks, in order: the hash chain line by line; the signed head's signature; that the head
 covers exactly the log (no entry appended after signing, none cut off); the Merkle root; the
 public key against the one the log recorded at its start; every checkpoint the log refers to;
+every reviewer decision's own Ed25519 signature (the run's key alone cannot forge an approval);
 and, with an anchor (an earlier head kept elsewhere), that the log still extends it.
 The first problem is reported with the entry (seq) it concerns, or `head`/`anchor`.
 """
@@ -29,6 +30,7 @@ class VerifyReport:
     signed_size: int = 0
     root_hash: str = ""
     checkpoints: int = 0
+    decisions: int = 0  # reviewer decisions whose signatures verified
     failure: str | None = None  # one line: where and why
     failure_seq: int | None = None
     torn: bool = False
@@ -126,12 +128,68 @@ def verify_run(
             )
         report.checkpoints += 1
 
+    problem = _check_decisions(run_dir, lines[: len(scan.hashes)], report)
+    if problem is not None:
+        return report
+
     if anchor is not None:
         problem = _check_anchor(anchor, key, scan.hashes)
         if problem is not None:
             return report.fail("anchor", problem)
         report.notes.append(f"extends anchor {anchor}")
     return report
+
+
+def _check_decisions(run_dir: Path, lines: list[bytes], report: VerifyReport) -> str | None:
+    """Each `review_decision` must carry a valid reviewer signature over this run's origin and
+    the candidate its proposal recorded. Keys no longer in the reviewers file are noted."""
+    from pydantic import ValidationError
+
+    from guarded_rl.approval.decision import SignedDecision
+    from guarded_rl.approval.reviewers import load_registry
+    from guarded_rl.audit.signer import origin_of
+
+    started = json.loads(lines[0])["payload"]
+    origin = origin_of(str(started.get("run_id")))
+    candidates: dict[str, str] = {}
+    signers: set[str] = set()
+    for seq, raw in enumerate(lines):
+        if b'"type":"update_pending"' not in raw and b'"type":"review_decision"' not in raw:
+            continue
+        entry = json.loads(raw)
+        payload = entry["payload"]
+        if entry["type"] == "update_pending" and "proposal_id" in payload:
+            candidates[payload["proposal_id"]] = payload["candidate_sha256"]
+            continue
+        if entry["type"] != "review_decision":
+            continue
+        try:
+            signed = SignedDecision.model_validate(payload["decision"])
+        except (ValidationError, KeyError, TypeError):
+            report.fail(f"seq {seq}", "reviewer decision is malformed", seq)
+            return report.failure
+        body = signed.body
+        if not signed.signature_valid():
+            report.fail(f"seq {seq}", "reviewer decision's signature does not verify", seq)
+            return report.failure
+        if body.origin != origin or candidates.get(body.proposal_id) != body.candidate_sha256:
+            report.fail(
+                f"seq {seq}", "reviewer decision was signed for another run or candidate", seq
+            )
+            return report.failure
+        report.decisions += 1
+        signers.add(body.reviewer)
+    reviewers = (started.get("policy") or {}).get("gate", {}).get("reviewers")
+    if signers and reviewers:
+        try:
+            listed = {r.fingerprint for r in load_registry(reviewers).reviewers}
+        except InputError:
+            report.notes.append(f"reviewers file {reviewers} unreadable: signers not matched")
+            return None
+        unknown = sorted(signers - listed)
+        if unknown:
+            report.notes.append(f"decisions by keys not in {reviewers} now: {', '.join(unknown)}")
+    return None
 
 
 def _check_anchor(anchor: Path, key: object, hashes: list[str]) -> str | None:

@@ -35,7 +35,7 @@ def verify(
     Console(soft_wrap=True).print(
         f"[green]intact[/green] {run_dir}: {report.entries} entries, signed head covers "
         f"{report.signed_size} (root {report.root_hash[:16]}), {report.checkpoints} checkpoint "
-        f"references verified{notes}"
+        f"references verified, {report.decisions} reviewer signature(s) verified{notes}"
     )
 
 

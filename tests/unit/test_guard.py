@@ -121,7 +121,10 @@ class Rig:
 def _policy(max_kl: float = 50.0, reject_kl: float = 100.0, every: int = 1) -> GuardPolicy:
     return GuardPolicy(
         learner=LearnerPolicy(samples_per_prompt=4, max_new_tokens=4, learning_rate=1e-2),
-        gate=GatePolicy(max_step_kl=max_kl, reject_step_kl=reject_kl, probe_texts=PROBES),
+        # the tiny test model's steps are large relative to its weights
+        gate=GatePolicy(
+            max_step_kl=max_kl, reject_step_kl=reject_kl, max_param_change=100.0, probe_texts=PROBES
+        ),
         audit=AuditPolicy(checkpoint_every=every),
     )
 
@@ -404,8 +407,11 @@ def test_raising_check_fails_and_gate_does_not_approve(
     assert rig.learner.live_sha256 == live == module_sha256(rig.model)
     assert rig.guard.applied == 0
     rig.guard.audit.close()
-    assert rig.types() == ["update_proposed", "update_pending"]
-    proposed, pending = rig.entries()
+    # the live weights are checkpointed once, for the reviewer's comparison and the apply
+    assert rig.types() == ["update_proposed", "checkpoint_saved", "update_pending"]
+    proposed, base, pending = rig.entries()
+    assert base.payload["reason"] == "review_base"
+    assert base.payload["model_sha256"] == live
     checks = {c["name"]: c for c in proposed.payload["checks"]}
     assert checks["exploding_check"]["passed"] is False
     assert checks["exploding_check"]["message"] == "check raised RuntimeError"
@@ -413,7 +419,7 @@ def test_raising_check_fails_and_gate_does_not_approve(
     assert pending.payload["cycle"] == 0
     assert pending.payload["rule"] == "failed_checks"
     assert pending.payload["reasons"] == ["check failed: exploding_check"]
-    # the held candidate is kept for review: its weights only, under a checkpoint id
+    # the held candidate is kept for review: weights and optimizer state, under a checkpoint id
     candidate = proposed.payload["candidate_sha256"]
     assert pending.payload["candidate_sha256"] == candidate != live
     assert proposed.payload["base_sha256"] == live
@@ -421,11 +427,10 @@ def test_raising_check_fails_and_gate_does_not_approve(
     assert rig.checkpoints.exists(checkpoint_id)
     assert rig.checkpoints.model_sha256(checkpoint_id) == candidate
     state, optimizer = rig.checkpoints.load(checkpoint_id)
-    assert optimizer is None
+    assert optimizer is not None  # applying it later must resume training exactly
     assert state_sha256(state) == candidate
-    # nothing went live and no periodic checkpoint was taken
+    # nothing went live
     assert "update_applied" not in rig.types()
-    assert "checkpoint_saved" not in rig.types()
 
 
 def test_check_returning_no_check_result_counts_as_failed(
@@ -458,14 +463,20 @@ def test_pending_checkpoint_holds_the_candidate_weights(
         "cycle",
         "rule",
         "reasons",
+        "proposal_id",
+        "base_sha256",
         "candidate_sha256",
         "checkpoint_id",
+        "with_optimizer",
+        "approvals_required",
+        "expiry_hours",
     }
+    assert pending.payload["proposal_id"] == "u0" and pending.payload["base_sha256"] == live
     assert pending.payload["candidate_sha256"] == proposal.candidate_sha256
     checkpoint_id = pending.payload["checkpoint_id"]
     assert rig.checkpoints.model_sha256(checkpoint_id) == proposal.candidate_sha256
     stored, optimizer = rig.checkpoints.load(checkpoint_id)
-    assert optimizer is None  # model only
+    assert optimizer is not None
     _assert_state_equal(stored, proposal.candidate_state)
     assert state_sha256(stored) == proposal.candidate_sha256 != live
     # the live model is untouched
@@ -538,6 +549,7 @@ def test_approved_update_goes_live_and_is_audited(
         "blocked_penalty": policy.safety.blocked_penalty,
         "max_step_kl": 50.0,
         "reject_step_kl": 100.0,
+        "max_param_change": 100.0,
         "min_group_size": policy.fairness.min_group_size,
         "max_group_share": policy.fairness.max_group_share,
         "max_reward_gap": policy.fairness.max_reward_gap,
@@ -564,7 +576,7 @@ def test_approved_update_goes_live_and_is_audited(
         "reasons": approved.payload["reasons"],
         "approver": "gate:auto",
     }
-    assert len(approved.payload["reasons"]) == 1
+    assert len(approved.payload["reasons"]) == 2  # probe KL and parameter change
     assert "max_step_kl" in approved.payload["reasons"][0]
     assert applied.payload == {"cycle": 0, "model_sha256": after}
 

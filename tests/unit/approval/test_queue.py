@@ -53,7 +53,12 @@ def _candidate(cycle: int) -> str:
 
 
 def _payload(
-    cycle: int, *, base: str = BASE, required: int = 1, expires_at: float = T0 + HOUR
+    cycle: int,
+    *,
+    base: str = BASE,
+    required: int = 1,
+    expires_at: float = T0 + HOUR,
+    created: float = T0,
 ) -> dict[str, Any]:
     """An `update_pending` payload as `Guard._queue_for_review` writes it."""
     return {
@@ -66,7 +71,7 @@ def _payload(
         "checkpoint_id": f"ck-{cycle}",
         "with_optimizer": True,
         "approvals_required": required,
-        "expires_at": expires_at,
+        "expiry_hours": (expires_at - created) / 3600,
     }
 
 
@@ -100,7 +105,7 @@ class Harness:
     created: float = T0
 
     def propose(self, cycle: int, **kwargs: Any) -> QueuedProposal:
-        payload = _payload(cycle, **kwargs)
+        payload = _payload(cycle, created=self.created, **kwargs)
         self.log.append(("update_pending", payload))
         return self.desk.enqueue(payload, created=self.created)
 

@@ -1,0 +1,98 @@
+"""`audit verify` checks reviewer signatures: whoever holds the run's log key can re-sign the
+head, but cannot forge or alter a reviewer's approval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from guarded_rl.approval.decision import SignedDecision, sign_decision
+from guarded_rl.approval.reviewers import create_reviewer_key, load_reviewer_key
+from guarded_rl.audit.head import write_public_key
+from guarded_rl.audit.log import AuditLog
+from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE, HeadSigner, origin_of
+from guarded_rl.audit.verify import verify_run
+
+CANDIDATE = "c" * 64
+RUN_ID = "0123456789abcdef"
+
+
+def _run_with_decision(
+    run_dir: Path, reviewers: Path, decision: dict[str, Any], *, origin_run: str = RUN_ID
+) -> None:
+    """A minimal run directory: start, one pending proposal, one decision, a signed head."""
+    run_dir.mkdir()
+    key = Ed25519PrivateKey.generate()
+    write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
+    log = AuditLog(run_dir / "audit.jsonl")
+    log.append(
+        "run_started", {"run_id": origin_run, "policy": {"gate": {"reviewers": str(reviewers)}}}
+    )
+    log.append("update_pending", {"cycle": 0, "proposal_id": "u0", "candidate_sha256": CANDIDATE})
+    log.append("review_decision", {"cycle": 0, "proposal_id": "u0", "decision": decision})
+    HeadSigner(log, key, origin_of(origin_run), run_dir / HEAD_FILE).sign()
+    log.close()
+
+
+def _signed(reviewer_key: Path, **changes: Any) -> SignedDecision:
+    fields = {
+        "origin": origin_of(RUN_ID),
+        "proposal_id": "u0",
+        "candidate_sha256": CANDIDATE,
+        "decision": "approve",
+        "note": "fine",
+    } | changes
+    return sign_decision(load_reviewer_key(reviewer_key), **fields)
+
+
+def test_genuine_decision_verifies_and_is_counted(tmp_path: Path) -> None:
+    create_reviewer_key("bob", "reviewer", tmp_path / "bob.key", tmp_path / "r.toml")
+    _run_with_decision(
+        tmp_path / "run", tmp_path / "r.toml", _signed(tmp_path / "bob.key").model_dump()
+    )
+    report = verify_run(tmp_path / "run")
+    assert report.ok, report.failure
+    assert report.decisions == 1 and report.notes == []
+
+
+def test_altered_decision_fails_even_with_a_freshly_signed_head(tmp_path: Path) -> None:
+    create_reviewer_key("bob", "reviewer", tmp_path / "bob.key", tmp_path / "r.toml")
+    signed = _signed(tmp_path / "bob.key", decision="reject").model_dump()
+    signed["body"]["decision"] = "approve"
+    _run_with_decision(tmp_path / "run", tmp_path / "r.toml", signed)
+    report = verify_run(tmp_path / "run")
+    assert not report.ok
+    assert report.failure == "seq 2: reviewer decision's signature does not verify"
+
+
+def test_decision_moved_from_another_run_or_candidate_fails(tmp_path: Path) -> None:
+    create_reviewer_key("bob", "reviewer", tmp_path / "bob.key", tmp_path / "r.toml")
+    other_run = _signed(tmp_path / "bob.key", origin=origin_of("ffffffffffffffff"))
+    _run_with_decision(tmp_path / "a", tmp_path / "r.toml", other_run.model_dump())
+    other_candidate = _signed(tmp_path / "bob.key", candidate_sha256="d" * 64)
+    _run_with_decision(tmp_path / "b", tmp_path / "r.toml", other_candidate.model_dump())
+    for name in ("a", "b"):
+        report = verify_run(tmp_path / name)
+        assert report.failure == "seq 2: reviewer decision was signed for another run or candidate"
+
+
+def test_a_signer_no_longer_in_the_reviewers_file_is_noted(tmp_path: Path) -> None:
+    create_reviewer_key("bob", "reviewer", tmp_path / "bob.key", tmp_path / "old.toml")
+    create_reviewer_key("eve", "reviewer", tmp_path / "eve.key", tmp_path / "now.toml")
+    _run_with_decision(
+        tmp_path / "run", tmp_path / "now.toml", _signed(tmp_path / "bob.key").model_dump()
+    )
+    report = verify_run(tmp_path / "run")
+    assert report.ok and report.decisions == 1
+    [note] = report.notes
+    assert note.startswith(f"decisions by keys not in {tmp_path / 'now.toml'} now: rk-")
+
+
+def test_malformed_decision_fails(tmp_path: Path) -> None:
+    create_reviewer_key("bob", "reviewer", tmp_path / "bob.key", tmp_path / "r.toml")
+    broken = _signed(tmp_path / "bob.key").model_dump()
+    broken["extra"] = 1
+    _run_with_decision(tmp_path / "run", tmp_path / "r.toml", broken)
+    assert verify_run(tmp_path / "run").failure == "seq 2: reviewer decision is malformed"
