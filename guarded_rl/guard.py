@@ -290,6 +290,10 @@ class Guard:
             },
         }
 
+    def note_checkpoint(self, model_sha256: str) -> None:
+        """Weights already in a checkpoint (saved by the caller, e.g. the run's start)."""
+        self._checkpointed.add(model_sha256)
+
     def save_checkpoint(self, reason: str) -> str:
         """Store live weights and optimizer state; record it; return the checkpoint id."""
         model_state, optimizer_state = self.learner.checkpoint_state()

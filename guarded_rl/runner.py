@@ -158,6 +158,7 @@ def run(
         )
         model_state, optimizer_state = guard.learner.checkpoint_state()
         base_checkpoint = guard.checkpoints.save(model_state, optimizer_state)
+        guard.note_checkpoint(guard.learner.live_sha256)
         started = _run_started(
             config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key
         )

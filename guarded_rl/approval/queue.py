@@ -28,7 +28,7 @@ from guarded_rl.approval.decision import SignedDecision
 from guarded_rl.approval.reviewers import Registry, Reviewer, ReviewError, load_registry
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.log import AuditEntry
-from guarded_rl.errors import first_few
+from guarded_rl.errors import GuardedRLError, first_few
 from guarded_rl.policy import GatePolicy
 
 INBOX = Path("review") / "inbox"
@@ -426,8 +426,10 @@ class ReviewDesk:
                 if registry is None:
                     registry = self.registry()
                 outcome = self.record(signed, registry)
-            except (ValidationError, ReviewError, ValueError) as exc:
-                reason = exc.one_line() if isinstance(exc, ReviewError) else "not a decision"
+            except (ValidationError, GuardedRLError, ValueError) as exc:
+                # fail closed without stopping the loop: a decision that cannot be checked
+                # (unreadable reviewers file, candidate missing from the store) does not count
+                reason = exc.one_line() if isinstance(exc, GuardedRLError) else "not a decision"
                 _quarantine(Path(run_dir), path, reason)
                 lines.append(f"{path.name}: refused: {reason}")
                 continue
@@ -482,6 +484,16 @@ def drop_in_inbox(run_dir: Path, signed: SignedDecision) -> Path:
     path = Path(run_dir) / INBOX / name
     atomic_write(path, signed.model_dump_json().encode(), mode=0o600)
     return path
+
+
+def refused_decisions(run_dir: Path) -> list[tuple[str, str]]:
+    """(file name, reason) of the decisions a live run refused (for `review list`)."""
+    found = []
+    for path in sorted((Path(run_dir) / REFUSED).glob("*.json")):
+        reason_file = path.with_suffix(".reason")
+        reason = reason_file.read_text(encoding="utf-8").strip() if reason_file.exists() else "?"
+        found.append((path.name, reason))
+    return found
 
 
 def queued_decisions(run_dir: Path) -> list[SignedDecision]:

@@ -70,7 +70,7 @@ def list_queue(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """The review queue: pending proposals (with --all: every proposal ever sent to review)."""
-    from guarded_rl.approval.queue import queued_decisions
+    from guarded_rl.approval.queue import queued_decisions, refused_decisions
     from guarded_rl.approval.run_review import RunReview
 
     review = RunReview.read(run_dir)
@@ -95,7 +95,13 @@ def list_queue(
             }
             for p in rows
         ]
-        typer.echo(json.dumps({"proposals": out, "queued_decisions": len(inbox)}, indent=2))
+        refused = [{"file": n, "reason": r} for n, r in refused_decisions(run_dir)]
+        typer.echo(
+            json.dumps(
+                {"proposals": out, "queued_decisions": len(inbox), "refused_decisions": refused},
+                indent=2,
+            )
+        )
         return
     console = Console(soft_wrap=True)
     if not rows:
@@ -122,6 +128,8 @@ def list_queue(
             f"{len(inbox)} signed decision(s) wait for the live run to record them "
             f"({', '.join(d.body.proposal_id for d in inbox)})"
         )
+    for name, reason in refused_decisions(run_dir):
+        console.print(f"refused by the live run: {name}: {reason}", markup=False)
 
 
 @app.command("show")
