@@ -125,25 +125,110 @@ def sample_completions(
     width = max(len(ids) for ids in encoded)
     # left padding: every completion starts in the same column
     input_ids, attention = pad_rows(encoded, pad, left=True)
-    out = model.generate(  # type: ignore[operator]
-        input_ids=input_ids,
-        attention_mask=attention,
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=1.0,
-        max_new_tokens=max_new_tokens,
-        pad_token_id=pad,
-        eos_token_id=eos,
-    )
+    cache_arg = _cache_argument(model)
+    if cache_arg is not None:
+        new_ids = _sample_with_cache(
+            model, input_ids, attention, cache_arg, max_new_tokens, temperature, eos, pad
+        )
+    else:  # a model whose forward we cannot drive step by step: transformers' own loop
+        out = model.generate(  # type: ignore[operator]
+            input_ids=input_ids,
+            attention_mask=attention,
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=pad,
+            eos_token_id=eos,
+        )
+        new_ids = out[:, width:]
     generations = []
     for row, ids in enumerate(encoded):
-        new = out[row, width:].tolist()
+        new = new_ids[row].tolist()
         if eos in new:
             new = new[: new.index(eos) + 1]  # the EOS is part of the action: it ends the output
         text = tokenizer.decode(new, skip_special_tokens=True).strip()  # type: ignore[attr-defined]
         generations.append(Generation(tuple(ids), tuple(new), text))
     return generations
+
+
+def _cache_argument(model: nn.Module) -> str | None:
+    """The name under which `model.forward` takes its key/value cache (`cache` in newer
+    transformers, `past_key_values` before), if it also takes position ids."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return None
+    if "position_ids" not in params:
+        return None
+    return next((name for name in ("cache", "past_key_values") if name in params), None)
+
+
+def _sample_with_cache(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention: torch.Tensor,
+    cache_arg: str,
+    max_new_tokens: int,
+    temperature: float,
+    eos: int,
+    pad: int,
+) -> torch.Tensor:
+    """Ancestral sampling with a key/value cache, one token per step for every row.
+
+    Draws each token by inverse-CDF from one uniform number per row: the same distribution as
+    `torch.multinomial`, without the exponential draw per vocabulary entry that dominated the
+    time of transformers' sampler (a third of it on the demo model). Rows that ended (EOS)
+    get `pad` from then on; the loop stops when every row has ended.
+    """
+    n = input_ids.shape[0]
+    positions = (attention.long().cumsum(-1) - 1).clamp_min(0)
+    only_last = _logits_to_keep_argument(model)  # the prompt's other logits are not needed
+    out = model(  # type: ignore[operator]
+        input_ids=input_ids,
+        attention_mask=attention,
+        position_ids=positions,
+        use_cache=True,
+        **({only_last: 1} if only_last else {}),
+    )
+    running = torch.ones(n, dtype=torch.bool)
+    tokens: list[torch.Tensor] = []
+    for step in range(max_new_tokens):
+        logits = out.logits[:, -1, :].float()
+        probs = torch.softmax(logits / temperature if temperature != 1.0 else logits, dim=-1)
+        cdf = probs.cumsum(-1)
+        u = torch.rand(n, 1) * cdf[:, -1:]  # scaled by the total: float sums are not exactly 1
+        token = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(probs.shape[1] - 1)
+        token = torch.where(running, token, torch.full_like(token, pad))
+        tokens.append(token)
+        running &= token != eos
+        if step == max_new_tokens - 1 or not bool(running.any()):
+            break
+        attention = torch.cat([attention, attention.new_ones((n, 1))], dim=1)
+        positions = (attention.long().sum(-1, keepdim=True) - 1).clamp_min(0)
+        out = model(  # type: ignore[operator]
+            input_ids=token.unsqueeze(1),
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
+            **{cache_arg: _cache_of(out)},
+        )
+    return torch.stack(tokens, dim=1)
+
+
+def _logits_to_keep_argument(model: nn.Module) -> str | None:
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return next((n for n in ("logits_to_keep", "num_logits_to_keep") if n in params), None)
+
+
+def _cache_of(output: object) -> object:
+    cache = getattr(output, "past_key_values", None)
+    return cache if cache is not None else getattr(output, "cache", None)
 
 
 def completion_logprobs(
