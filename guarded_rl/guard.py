@@ -19,12 +19,12 @@ from typing import Any, Protocol
 import torch
 
 from guarded_rl.approval.gate import ApprovalGate
-from guarded_rl.approval.queue import QueuedProposal, ReviewDesk, proposal_id_of
+from guarded_rl.approval.queue import QueuedProposal, ReviewDesk
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.log import AuditLog, canonical_json
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.store import FeedbackStore
-from guarded_rl.errors import InputError, IntegrityError
+from guarded_rl.errors import InputError
 from guarded_rl.policy import GuardPolicy
 from guarded_rl.records import (
     Batch,
@@ -37,7 +37,7 @@ from guarded_rl.records import (
     UpdateProposal,
 )
 from guarded_rl.safety.screen import SafetyScreen, shown_form
-from guarded_rl.weights import state_sha256
+from guarded_rl.settlement import Settlement
 
 
 class Generator(Protocol):
@@ -133,10 +133,14 @@ class Guard:
         self.checkpoints = checkpoints
         self.replay_store = replay_store
         self._on_update_recorded = on_update_recorded
-        self.applied = 0
-        #: the review queue; None: pending proposals are recorded but nobody can decide them
-        self.review: ReviewDesk | None = None
-        self._checkpointed = set(checkpointed)
+        self.settlement = Settlement(
+            policy=policy,
+            learner=learner,
+            audit=audit,
+            checkpoints=checkpoints,
+            checkpointed=checkpointed,
+            stage=self._stage,
+        )
         #: wall seconds spent per stage over all cycles (what the overhead benchmark reports)
         self.stage_seconds: Counter[str] = Counter()
 
@@ -227,7 +231,7 @@ class Guard:
             proposal = self.learner.propose(batch)
         with self._stage("checks"):
             results = [_run_check(check, proposal, batch) for check in self.checks]
-            decision = self._behind_review(self.gate.decide(proposal, results))
+            decision = self.settlement.behind_review(self.gate.decide(proposal, results))
         with self._stage("replay_inputs"):
             if self.replay_store is not None:
                 self.replay_store.store_batch(batch)
@@ -235,7 +239,7 @@ class Guard:
             self.audit.append(
                 "update_proposed", self._proposed_payload(base, batch, proposal, results)
             )
-        self._settle(cycle, proposal, decision)
+        self.settlement.settle(cycle, proposal, decision)
         if self._on_update_recorded is not None:
             with self._stage("sign_head"):
                 self._on_update_recorded()
@@ -290,118 +294,30 @@ class Guard:
             },
         }
 
+    @property
+    def applied(self) -> int:
+        """Updates this Guard made live (by the gate or by reviewers)."""
+        return self.settlement.applied
+
+    @property
+    def review(self) -> ReviewDesk | None:
+        return self.settlement.review
+
+    @review.setter
+    def review(self, desk: ReviewDesk | None) -> None:
+        self.settlement.review = desk
+
     def note_checkpoint(self, model_sha256: str) -> None:
         """Weights already in a checkpoint (saved by the caller, e.g. the run's start)."""
-        self._checkpointed.add(model_sha256)
+        self.settlement.note_checkpoint(model_sha256)
 
     def save_checkpoint(self, reason: str) -> str:
         """Store live weights and optimizer state; record it; return the checkpoint id."""
-        model_state, optimizer_state = self.learner.checkpoint_state()
-        checkpoint_id = self.checkpoints.save(model_state, optimizer_state)
-        self._checkpointed.add(self.learner.live_sha256)
-        self.audit.append(
-            "checkpoint_saved",
-            {
-                "checkpoint_id": checkpoint_id,
-                "model_sha256": self.learner.live_sha256,
-                "with_optimizer": True,
-                "reason": reason,
-            },
-        )
-        return checkpoint_id
-
-    def _behind_review(self, decision: Decision) -> Decision:
-        """While proposals await people the live model does not change under them: a step
-        the gate would approve by itself waits too (approving one supersedes the others)."""
-        if decision.outcome != "approved" or self.review is None or not self.review.pending:
-            return decision
-        waiting = ", ".join(p.proposal_id for p in self.review.pending)
-        return Decision(
-            "pending",
-            "behind_pending_review",
-            (
-                *decision.reasons,
-                f"{waiting} awaiting review: the live model changes only by a decision on them",
-            ),
-        )
-
-    def _settle(self, cycle: int, proposal: UpdateProposal, decision: Decision) -> None:
-        """Record the decision; apply an approved proposal; queue a pending one for review."""
-        verdict = {"cycle": cycle, "rule": decision.rule, "reasons": list(decision.reasons)}
-        if decision.outcome == "approved":
-            with self._stage("audit"):
-                self.audit.append("update_approved", {**verdict, "approver": "gate:auto"})
-            with self._stage("apply"):
-                self.learner.apply(proposal)
-            self._applied(cycle, None)
-        elif decision.outcome == "pending":
-            self._queue_for_review(cycle, proposal, verdict)
-        else:
-            self.audit.append("update_rejected", verdict)
-
-    def _applied(self, cycle: int, proposal_id: str | None) -> None:
-        """Record that new weights are live; checkpoint periodically; close stale proposals."""
-        self.applied += 1
-        payload: dict[str, Any] = {"cycle": cycle, "model_sha256": self.learner.live_sha256}
-        if proposal_id is not None:
-            payload["proposal_id"] = proposal_id
-        with self._stage("audit"):
-            self.audit.append("update_applied", payload)
-        if self.applied % self.policy.audit.checkpoint_every == 0:
-            with self._stage("checkpoint"):
-                self.save_checkpoint("periodic")
-        if self.review is not None:
-            self.review.live_sha256 = self.learner.live_sha256
-            self.review.supersede()
-
-    def _queue_for_review(
-        self, cycle: int, proposal: UpdateProposal, verdict: dict[str, Any]
-    ) -> None:
-        """Persist the candidate (weights and optimizer: applying it later must resume
-        training exactly) and the live weights it is compared with, then record it."""
-        with self._stage("checkpoint"):
-            checkpoint_id = self.checkpoints.save(
-                proposal.candidate_state, proposal.optimizer_state
-            )
-            if self.learner.live_sha256 not in self._checkpointed:
-                self.save_checkpoint("review_base")
-        gate = self.policy.gate
-        payload = {
-            **verdict,
-            "proposal_id": proposal_id_of(cycle),
-            "base_sha256": proposal.base_sha256,
-            "candidate_sha256": proposal.candidate_sha256,
-            "checkpoint_id": checkpoint_id,
-            "with_optimizer": True,
-            "approvals_required": gate.approvals_required,
-            "expiry_hours": gate.review_expiry_hours,  # from the entry's time
-        }
-        entry = self.audit.append("update_pending", payload)
-        if self.review is not None:
-            self.review.enqueue(payload, entry.ts)
+        return self.settlement.save_checkpoint(reason)
 
     def apply_reviewed(self, queued: QueuedProposal, record_approval: Callable[[], None]) -> None:
-        """Install a proposal people approved: its stored candidate, checked against the log."""
-        state, optimizer = self.checkpoints.load(queued.checkpoint_id)
-        if optimizer is None or state_sha256(state) != queued.candidate_sha256:
-            raise IntegrityError(
-                "the stored candidate is not the proposal's weights",
-                field="checkpoint_id",
-                got=queued.checkpoint_id[:12],
-                expected=f"weights {queued.candidate_sha256[:12]} with optimizer state",
-            )
-        record_approval()
-        with self._stage("apply"):
-            self.learner.apply(
-                UpdateProposal(
-                    cycle=queued.cycle,
-                    base_sha256=queued.base_sha256,
-                    candidate_sha256=queued.candidate_sha256,
-                    candidate_state=state,
-                    optimizer_state=optimizer,
-                )
-            )
-        self._applied(queued.cycle, queued.proposal_id)
+        """Install a proposal people approved (see `Settlement.apply_reviewed`)."""
+        self.settlement.apply_reviewed(queued, record_approval)
 
     @staticmethod
     def _validated_ratings(ratings: dict[str, float], shown: Sequence[Sample]) -> dict[str, float]:

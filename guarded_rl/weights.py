@@ -7,13 +7,15 @@ Tied parameters (a language model's input and output embedding) appear once, und
 from __future__ import annotations
 
 import hashlib
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from guarded_rl.errors import AuditError
 
-State = dict[str, torch.Tensor]
+if TYPE_CHECKING:  # commands that only hash or verify stored files never load torch
+    import torch
+    from torch import nn
+
+State = dict[str, "torch.Tensor"]
 
 
 def state_of(module: nn.Module, *, clone: bool = False) -> State:
@@ -40,6 +42,8 @@ def load_state(module: nn.Module, state: State) -> None:
             got=(missing or unexpected)[0],
             expected="the parameter names of the model",
         )
+    import torch
+
     with torch.no_grad():
         for name, tensor in target.items():
             tensor.copy_(state[name])
@@ -47,6 +51,8 @@ def load_state(module: nn.Module, state: State) -> None:
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
     """Content hash of one tensor: SHA-256 over dtype, shape and raw bytes."""
+    import torch
+
     tensor = tensor.detach().cpu()
     digest = hashlib.sha256()
     digest.update(str(tensor.dtype).encode())

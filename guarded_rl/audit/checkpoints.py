@@ -27,31 +27,45 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from guarded_rl.atomic import atomic_write, fsync_dir
 from guarded_rl.errors import AuditError
 from guarded_rl.weights import State, state_sha256_from_tensor_hashes, tensor_sha256
 
+if TYPE_CHECKING:  # verifying a checkpoint only hashes files: torch loads when tensors are built
+    import torch
+
 #: Version of the manifest layout; bump it when the layout changes.
 FORMAT = 1
 
 #: Dtypes a blob may hold, by the name the manifest uses, with their size in bytes.
-_DTYPES: dict[str, tuple[torch.dtype, int]] = {
-    "float64": (torch.float64, 8),
-    "float32": (torch.float32, 4),
-    "float16": (torch.float16, 2),
-    "bfloat16": (torch.bfloat16, 2),
-    "int64": (torch.int64, 8),
-    "int32": (torch.int32, 4),
-    "int16": (torch.int16, 2),
-    "int8": (torch.int8, 1),
-    "uint8": (torch.uint8, 1),
-    "bool": (torch.bool, 1),
+_DTYPE_SIZES: dict[str, int] = {
+    "float64": 8,
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "int64": 8,
+    "int32": 4,
+    "int16": 2,
+    "int8": 1,
+    "uint8": 1,
+    "bool": 1,
 }
-_DTYPE_NAMES: dict[torch.dtype, str] = {dtype: name for name, (dtype, _) in _DTYPES.items()}
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    import torch
+
+    dtype: torch.dtype = getattr(torch, name)  # names come from _DTYPE_SIZES only
+    return dtype
+
+
+def _dtype_name(dtype: torch.dtype) -> str | None:
+    name = str(dtype).removeprefix("torch.")
+    return name if name in _DTYPE_SIZES else None
+
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -89,13 +103,13 @@ class CheckpointStore:
 
         def ref(tensor: torch.Tensor) -> TensorRef:
             tensor = tensor.detach().cpu()
-            if tensor.dtype not in _DTYPE_NAMES:
+            if _dtype_name(tensor.dtype) is None:
                 raise TypeError(f"cannot store a {tensor.dtype} tensor in a checkpoint")
             digest = tensor_sha256(tensor)
             pending.setdefault(digest, tensor)
             return {
                 "sha256": digest,
-                "dtype": _DTYPE_NAMES[tensor.dtype],
+                "dtype": _dtype_name(tensor.dtype),
                 "shape": list(tensor.shape),
             }
 
@@ -202,13 +216,15 @@ class CheckpointStore:
 
     def _tensor_reader(self) -> Callable[[TensorRef], torch.Tensor]:
         """Builds tensors from verified blobs, reading each distinct blob once."""
+        import torch
+
         cache: dict[str, bytes] = {}
 
         def tensor_of(ref: TensorRef) -> torch.Tensor:
             digest = ref["sha256"]
             if digest not in cache:
                 cache[digest] = self._read_blob(ref)
-            dtype = _DTYPES[ref["dtype"]][0]
+            dtype = _torch_dtype(ref["dtype"])
             shape = tuple(ref["shape"])
             if not cache[digest]:  # frombuffer refuses an empty buffer
                 return torch.empty(shape, dtype=dtype)
@@ -254,7 +270,7 @@ def _blob_hasher(ref: TensorRef) -> Any:
 
 
 def _check_blob(path: Path, ref: TensorRef, size: int, digest: str) -> None:
-    expected_size = math.prod(ref["shape"]) * _DTYPES[ref["dtype"]][1]
+    expected_size = math.prod(ref["shape"]) * _DTYPE_SIZES[ref["dtype"]]
     if size != expected_size or digest != ref["sha256"]:
         raise AuditError(
             "checkpoint blob does not match its hash", file=str(path), expected=ref["sha256"]
@@ -263,6 +279,8 @@ def _check_blob(path: Path, ref: TensorRef, size: int, digest: str) -> None:
 
 def _raw_bytes(tensor: torch.Tensor) -> memoryview:
     """The tensor's bytes in memory order (native, little-endian on every supported host)."""
+    import torch
+
     flat = tensor.contiguous().reshape(-1)
     return memoryview(flat.view(torch.uint8).numpy()) if flat.numel() else memoryview(b"")
 
@@ -276,6 +294,8 @@ def _raw_bytes(tensor: torch.Tensor) -> memoryview:
 
 
 def _encode(obj: Any, ref: Callable[[torch.Tensor], TensorRef]) -> Any:
+    import torch
+
     if isinstance(obj, torch.Tensor):
         return {"__tensor__": ref(obj)}
     if isinstance(obj, dict):
@@ -376,7 +396,7 @@ def _check_ref(ref: Any, path: Path) -> TensorRef:
         and set(ref) == {"sha256", "dtype", "shape"}
         and isinstance(ref["sha256"], str)
         and _SHA256.fullmatch(ref["sha256"])
-        and ref["dtype"] in _DTYPES
+        and ref["dtype"] in _DTYPE_SIZES
         and isinstance(ref["shape"], list)
         and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in ref["shape"])
     ):

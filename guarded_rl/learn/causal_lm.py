@@ -199,10 +199,9 @@ def _sample_with_cache(
     for step in range(max_new_tokens):
         logits = out.logits[:, -1, :].float()
         probs = torch.softmax(logits / temperature if temperature != 1.0 else logits, dim=-1)
-        cdf = probs.cumsum(-1)
-        u = torch.rand(n, 1) * cdf[:, -1:]  # scaled by the total: float sums are not exactly 1
-        token = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(probs.shape[1] - 1)
-        token = torch.where(running, token, torch.full_like(token, pad))
+        token = torch.where(
+            running, draw_tokens(probs), torch.full_like(running, pad, dtype=torch.long)
+        )
         tokens.append(token)
         running &= token != eos
         if step == max_new_tokens - 1 or not bool(running.any()):
@@ -217,6 +216,14 @@ def _sample_with_cache(
             **{cache_arg: _cache_of(out)},
         )
     return torch.stack(tokens, dim=1)
+
+
+def draw_tokens(probs: torch.Tensor) -> torch.Tensor:
+    """One index per row of `probs` ([N, V], rows summing to 1), drawn by inverse CDF from a
+    single uniform number per row (torch's global RNG)."""
+    cdf = probs.cumsum(-1)
+    u = torch.rand(probs.shape[0], 1) * cdf[:, -1:]  # scaled by the total: float sums drift
+    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(probs.shape[1] - 1)
 
 
 def _logits_to_keep_argument(model: nn.Module) -> str | None:
