@@ -278,20 +278,7 @@ class Guard:
                 {"name": c.name, "passed": c.passed, "metrics": c.metrics, "message": c.message}
                 for c in results
             ],
-            "thresholds": {
-                "safety_filters": list(policy.safety.filters),
-                "profanity_threshold": policy.safety.profanity_threshold,
-                "escalate_threshold": policy.safety.escalate_threshold,
-                "pii_action": policy.safety.pii_action,
-                "blocked_penalty": policy.safety.blocked_penalty,
-                "max_step_kl": policy.gate.max_step_kl,
-                "reject_step_kl": policy.gate.reject_step_kl,
-                "max_param_change": policy.gate.max_param_change,
-                "min_group_size": policy.fairness.min_group_size,
-                "max_group_share": policy.fairness.max_group_share,
-                "max_reward_gap": policy.fairness.max_reward_gap,
-                "bias_on_fail": policy.fairness.on_fail,
-            },
+            "thresholds": thresholds_of(policy),
         }
 
     @property
@@ -362,6 +349,24 @@ class Guard:
             stats=dict(stats),
             checks={c.name: dict(c.metrics) for c in results},
         )
+
+
+def thresholds_of(policy: GuardPolicy) -> dict[str, Any]:
+    """The policy thresholds an explanation of an update quotes."""
+    return {
+        "safety_filters": list(policy.safety.filters),
+        "profanity_threshold": policy.safety.profanity_threshold,
+        "escalate_threshold": policy.safety.escalate_threshold,
+        "pii_action": policy.safety.pii_action,
+        "blocked_penalty": policy.safety.blocked_penalty,
+        "max_step_kl": policy.gate.max_step_kl,
+        "reject_step_kl": policy.gate.reject_step_kl,
+        "max_param_change": policy.gate.max_param_change,
+        "min_group_size": policy.fairness.min_group_size,
+        "max_group_share": policy.fairness.max_group_share,
+        "max_reward_gap": policy.fairness.max_reward_gap,
+        "bias_on_fail": policy.fairness.on_fail,
+    }
 
 
 def _run_check(check: UpdateCheck, proposal: UpdateProposal, batch: Batch) -> CheckResult:

@@ -23,6 +23,7 @@ from guarded_rl.audit.log import AuditEntry
 
 if TYPE_CHECKING:
     from guarded_rl.guard import Guard
+    from guarded_rl.settlement import Settlement
 
 #: How often a waiting loop looks at its inbox.
 POLL_SECONDS = 1.0
@@ -32,7 +33,7 @@ OnWaiting = Callable[[list[QueuedProposal], float], None]
 
 
 def attach_review(
-    guard: Guard,
+    guard: Guard | Settlement,
     *,
     origin: str,
     operators: Operators,

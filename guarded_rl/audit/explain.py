@@ -45,7 +45,7 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
     data_check = checks.get("bias_data", {})
     output_check = checks.get("bias_output")
     probe = checks.get("probe_kl", {}).get("metrics", {})
-    counts = p["counts"]
+    counts = p.get("counts", {})
     rollbacks = [
         {"seq": e.seq, "reason": e.payload["reason"]}
         for e in history.entries
@@ -55,12 +55,14 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
     return {
         "cycle": cycle,
         "trigger": {
-            "generated": counts["generated"],
-            "shown": counts["shown"],
-            "rated": counts["rated"],
-            "liked": counts["liked"],
-            "refused_no_consent": counts["refused_no_consent"],
-            "trained_on": p["batch_size"],
+            "generated": counts.get("generated", 0),
+            "shown": counts.get("shown", 0),
+            "rated": counts.get("rated", 0),
+            "liked": counts.get("liked", 0),
+            "refused_no_consent": counts.get("refused_no_consent", 0),
+            "trained_on": p.get("batch_size", 0),
+            "loop_step": "counts" not in p,  # a step of the user's own loop (integrations)
+            "loop_rewards": p.get("rewards", {}),
             "by_source": p.get("feedback_by_source", {}),
         },
         "bias": {
@@ -75,11 +77,11 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
         },
         "top_samples": p.get("top_samples", []),
         "safety": {
-            "blocked": counts["blocked"],
+            "blocked": counts.get("blocked", 0),
             "redacted": counts.get("redacted", 0),
             "escalated": counts.get("escalated", 0),
             "by_backend": counts.get("by_backend", {}),
-            "generated": counts["generated"],
+            "generated": counts.get("generated", 0),
             "by_reason": counts.get("blocked_by_reason", {}),
             "filters": p["thresholds"]["safety_filters"],
             "profanity_threshold": p["thresholds"]["profanity_threshold"],
@@ -120,11 +122,7 @@ def render_explanation(x: dict[str, Any]) -> str:
     t, s, d, dec = x["trigger"], x["safety"], x["drift"], x["decision"]
     lines = [
         f"Update of cycle {x['cycle']}: {dec['outcome'].upper()}",
-        f"Why it was proposed: {t['generated']} outputs were generated, {s['blocked']} blocked by "
-        f"the safety screen and never shown, {t['shown']} shown and {t['rated']} rated "
-        f"({t['liked']} liked). Ratings from {t['refused_no_consent']} item(s) were refused for "
-        f"lack of consent. The learner trained on {t['trained_on']} samples "
-        f"({_pairs(t['by_source'])}).",
+        _render_trigger(t, s),
         _render_data_bias(x["bias"]["data"]),
         _render_output_bias(x["bias"]["output"]),
         f"Rewards: mean {x['rewards']['mean']}, loss {x['rewards']['loss']}, "
@@ -155,9 +153,28 @@ def render_explanation(x: dict[str, Any]) -> str:
         f"{x['weights']['candidate'][:12]}"
         + (" (applied)." if x["weights"]["applied"] else " (not applied)."),
     ]
+    if t.get("loop_step"):  # a user's loop: no screened cycle, batch or rated samples behind it
+        lines = [lines[0], lines[1], lines[7], *lines[8:]]
     for rb in x["rolled_back_to_later"]:
         lines.append(f"Later rolled back to this update (entry {rb['seq']}): {rb['reason']}")
     return "\n".join(lines)
+
+
+def _render_trigger(t: dict[str, Any], s: dict[str, Any]) -> str:
+    if t.get("loop_step"):
+        rewards = t.get("loop_rewards") or {}
+        return "Why it was proposed: an optimizer step of the guarded training loop" + (
+            f" on {rewards['count']} rewards (mean {rewards['mean']})."
+            if rewards.get("count")
+            else "."
+        )
+    return (
+        f"Why it was proposed: {t['generated']} outputs were generated, {s['blocked']} blocked by "
+        f"the safety screen and never shown, {t['shown']} shown and {t['rated']} rated "
+        f"({t['liked']} liked). Ratings from {t['refused_no_consent']} item(s) were refused for "
+        f"lack of consent. The learner trained on {t['trained_on']} samples "
+        f"({_pairs(t['by_source'])})."
+    )
 
 
 def _render_review(review: dict[str, Any] | None) -> list[str]:

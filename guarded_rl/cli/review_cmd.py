@@ -168,7 +168,9 @@ def show(
         for r in registry.reviewers:
             text = text.replace(r.fingerprint, f"{r.name} [{r.fingerprint}]")
     console.print(text, markup=False, highlight=False)
-    if samples:
+    if samples and review.history.started.get("integration"):
+        console.print("(no output samples: this run is a user's own training loop)")
+    elif samples:
         from guarded_rl.approval.compare import compare_samples
 
         table = Table(title=f"same prompts, seed {seed}: live vs candidate (screened)")

@@ -22,3 +22,49 @@ def test_linear_generator_learns() -> None:
     assert match, result.stdout
     before, after = map(float, match.groups())
     assert after > before + 0.15
+
+
+def test_minimal_loop_learns_under_guard_and_adds_few_lines(cli, tmp_path: Path) -> None:
+    """The example runs guarded and writes a verifying run; without its `# guard` lines (the
+    step line back to `optimizer.step()`) it is the plain loop, and runs too."""
+    source = (EXAMPLES / "minimal_loop.py").read_text(encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "minimal_loop.py"), "--steps", "80"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"like-rate before ([\d.]+) after ([\d.]+)", result.stdout)
+    assert match, result.stdout
+    before, after = map(float, match.groups())
+    assert after > before + 0.15
+    run_dir = tmp_path / re.search(r"run directory: (\S+)", result.stdout).group(1)  # type: ignore[union-attr]
+    verified = cli("audit", "verify", str(run_dir))
+    assert verified.returncode == 0, verified.stderr
+    explained = cli("audit", "explain", str(run_dir), "5")
+    assert "optimizer step of the guarded training loop" in explained.stdout
+
+    code_lines = [line for line in source.splitlines() if "# guard" in line and "`" not in line]
+    assert len(code_lines) <= 10
+    plain = "\n".join(
+        line.split("guard.step(")[0] + "optimizer.step()" if "guard.step(" in line else line
+        for line in source.splitlines()
+        if "# guard" not in line or "guard.step(" in line
+    )
+    assert "guard" not in plain.replace("guarded", "").replace("# guard", "")
+    (tmp_path / "plain.py").write_text(plain, encoding="utf-8")
+    unguarded = subprocess.run(
+        [sys.executable, str(tmp_path / "plain.py"), "--steps", "80"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert unguarded.returncode == 0, unguarded.stderr
+    assert "like-rate before" in unguarded.stdout and "run directory" not in unguarded.stdout
+
+    doc = (EXAMPLES.parent / "docs" / "integrations" / "torch.md").read_text(encoding="utf-8")
+    added = [line[1:] for line in doc.splitlines() if line.startswith("+")]
+    assert added == code_lines  # the how-to shows exactly the lines that run

@@ -1,0 +1,1 @@
+"""Guard rails for training loops people already have: plain PyTorch (`integrations.torch`)."""

@@ -1,0 +1,333 @@
+"""Guard rails for an existing PyTorch training loop: replace `optimizer.step()` by
+`guard.step()`.
+
+    guard = GuardedLoop(model, optimizer, run_dir="runs/mine", probe=PROBE_INPUTS)
+    for batch in data:
+        loss = ...                      # your loss, e.g. -(logp * (reward - baseline)).mean()
+        optimizer.zero_grad(); loss.backward()
+        guard.step(rewards=rewards)     # was: optimizer.step()
+    guard.close()
+
+`step` snapshots the weights and the optimizer state, takes the optimizer step, measures the
+drift (KL between the model's output distributions on `probe` inputs before and after, and
+the relative parameter change), runs your checks, and lets the policy's gate decide: the step
+is kept (approved), or the weights and optimizer state are restored exactly (rejected, or
+pending: then the candidate is stored in the run's review queue, for `guarded-rl review`).
+Every step is an entry of the run's signed audit log, which `guarded-rl audit verify` checks.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from guarded_rl.approval.gate import PolicyGate
+from guarded_rl.approval.live import attach_review, settle
+from guarded_rl.approval.queue import operator_record, operators_of
+from guarded_rl.atomic import atomic_write
+from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.head import generate_signing_key, key_id, write_public_key
+from guarded_rl.audit.log import AuditLog
+from guarded_rl.audit.run_lock import run_lock
+from guarded_rl.audit.signer import (
+    HEAD_FILE,
+    PUBLIC_KEY_FILE,
+    HeadSigner,
+    default_key_file,
+    origin_of,
+)
+from guarded_rl.errors import InputError
+from guarded_rl.guard import thresholds_of
+from guarded_rl.learn.proposing import ProposingLearner, clone_tree, layer_change, relative_change
+from guarded_rl.policy import GuardPolicy, load_policy
+from guarded_rl.records import Batch, CheckResult, Decision, Sample, UpdateProposal, Verdict
+from guarded_rl.settlement import Settlement
+from guarded_rl.weights import load_state, state_of, state_sha256
+
+#: `probe(model) -> logits [N, C]` on fixed inputs: what the drift check compares.
+Probe = Callable[[nn.Module], torch.Tensor]
+#: A check on a step: `(proposal, batch) -> CheckResult` (the batch is empty for plain loops).
+StepCheck = Callable[[UpdateProposal, Batch], CheckResult]
+
+
+class _StepLearner(ProposingLearner):
+    """A proposal from gradients the user's loop already computed."""
+
+    def propose_step(self, cycle: int, probe: Probe) -> tuple[UpdateProposal, float]:
+        """Take the optimizer step, keep its result as a proposal, restore everything; also
+        the probe KL(candidate || live)."""
+        base_state = state_of(self.module, clone=True)
+        base_opt = clone_tree(self.optimizer.state_dict())
+        try:
+            with torch.no_grad():
+                before = torch.log_softmax(probe(self.module).float(), dim=-1)
+            params = [p for p in self.module.parameters() if p.requires_grad]
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm))
+            self.optimizer.step()
+            with torch.no_grad():
+                after = torch.log_softmax(probe(self.module).float(), dim=-1)
+            candidate = state_of(self.module, clone=True)
+            candidate_opt = clone_tree(self.optimizer.state_dict())
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+            load_state(self.module, base_state)
+            self.optimizer.load_state_dict(base_opt)
+        kl = float((after.exp() * (after - before)).sum(-1).mean())
+        stats = {"grad_norm": grad_norm, "param_change_rel": relative_change(base_state, candidate)}
+        return (
+            UpdateProposal(
+                cycle=cycle,
+                base_sha256=self.live_sha256,
+                candidate_sha256=state_sha256(candidate),
+                candidate_state=candidate,
+                optimizer_state=candidate_opt,
+                stats=stats,
+                layer_change=layer_change(base_state, candidate),
+            ),
+            kl,
+        )
+
+
+class GuardedLoop:
+    """The run directory (default `runs/torch-<time>`), signed audit log, checkpoints, gate
+    and review queue of a plain PyTorch loop. Holds the run's writer lock until `close()`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        probe: Probe | torch.Tensor,
+        run_dir: str | Path | None = None,
+        policy: GuardPolicy | str | Path | None = None,
+        checks: Sequence[StepCheck] = (),
+        key_file: str | Path | None = None,
+        operator: str | None = None,
+    ) -> None:
+        from guarded_rl.runner import prepare_run_dir, review_registry
+
+        if isinstance(probe, torch.Tensor):  # fixed inputs: the model's logits on them
+            inputs = probe
+
+            def probe(module: nn.Module) -> torch.Tensor:
+                return module(inputs)  # type: ignore[no-any-return]
+
+        if not callable(probe):
+            raise InputError(
+                "probe is not callable",
+                field="probe",
+                got=type(probe).__name__,
+                expected="fixed inputs (a tensor) or a function model -> logits on them",
+            )
+        self.policy = policy if isinstance(policy, GuardPolicy) else load_policy(policy)
+        self.run_dir = Path(run_dir) if run_dir is not None else _new_run_dir()
+        self.probe = probe
+        self.checks = list(checks)
+        prepare_run_dir(self.run_dir)
+        registry = review_registry(self.policy)
+        key_path = Path(key_file) if key_file is not None else default_key_file(self.run_dir)
+        if key_path.exists():
+            raise InputError(
+                "signing key file already exists (one key per run)",
+                field="key_file",
+                got=str(key_path),
+                expected="a path where a new key can be created",
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = run_lock(self.run_dir)
+        self._lock.__enter__()  # one writer for the life of the loop
+        try:
+            self._start(model, optimizer, key_path, operator, registry)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self._closed = False
+
+    def _start(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        key_path: Path,
+        operator: str | None,
+        registry: Any,
+    ) -> None:
+        from guarded_rl.runner import _versions, login_name
+
+        key = generate_signing_key(key_path)
+        write_public_key(self.run_dir / PUBLIC_KEY_FILE, key.public_key())
+        self.run_id = uuid.uuid4().hex[:16]
+        atomic_write(self.run_dir / "run.toml", _run_toml(self.policy, key_path).encode())
+        self.learner = _StepLearner(model, optimizer, self.policy.learner.max_grad_norm)
+        self.audit = AuditLog(self.run_dir / "audit.jsonl")
+        self.signer = HeadSigner(self.audit, key, origin_of(self.run_id), self.run_dir / HEAD_FILE)
+        self.settlement = Settlement(
+            policy=self.policy,
+            learner=self.learner,
+            audit=self.audit,
+            checkpoints=CheckpointStore(self.run_dir / "checkpoints"),
+        )
+        self.gate = PolicyGate(self.policy.gate)
+        self.steps = 0
+        model_state, optimizer_state = self.learner.checkpoint_state()
+        base = self.settlement.checkpoints.save(model_state, optimizer_state)
+        self.settlement.note_checkpoint(self.learner.live_sha256)
+        started = self.audit.append(
+            "run_started",
+            {
+                "run_id": self.run_id,
+                "integration": "torch",
+                "policy": self.policy.model_dump(),
+                "base_sha256": self.learner.live_sha256,
+                "base_checkpoint_id": base,
+                "versions": _versions(),
+                "public_key": _public_pem(key),
+                "key_id": key_id(key.public_key()),
+                "operator": operator_record(
+                    origin_of(self.run_id), operator or login_name(), registry
+                ),
+            },
+        )
+        self.audit.append(
+            "checkpoint_saved",
+            {
+                "checkpoint_id": base,
+                "model_sha256": self.learner.live_sha256,
+                "with_optimizer": True,
+                "reason": "start",
+            },
+        )
+        self.review = attach_review(
+            self.settlement, origin=origin_of(self.run_id), operators=operators_of([started])
+        )
+        self.signer.sign()
+
+    def step(self, *, rewards: Sequence[float] | None = None) -> Decision:
+        """Gate the optimizer step the loop would have taken (call it after `backward()`)."""
+        if self._closed:
+            raise InputError("the guarded loop is closed", field="step")
+        if settle(self.review, self.run_dir):  # decisions reviewers left meanwhile
+            self.signer.sign()
+        cycle = self.steps
+        self.steps += 1
+        proposal, kl = self.learner.propose_step(cycle, self.probe)
+        batch = Batch(cycle=cycle, samples=(), rewards=(), group_keys=(), feedback=())
+        results = [CheckResult("probe_kl", math.isfinite(kl), {"kl_step": kl}, "measured")]
+        results += [_run(check, proposal, batch) for check in self.checks]
+        decision = self.settlement.behind_review(self.gate.decide(proposal, results))
+        self.audit.append(
+            "update_proposed", _proposed(self.policy, cycle, proposal, results, rewards)
+        )
+        self.settlement.settle(cycle, proposal, decision)
+        self.signer.sign()
+        return decision
+
+    def screen(self, texts: Sequence[str]) -> list[Verdict]:
+        """The policy's content-safety screen on generated texts (before anyone sees them)."""
+        from guarded_rl.safety.screen import screen_from_policy
+
+        if not hasattr(self, "_screen"):
+            self._screen = screen_from_policy(self.policy.safety)
+        samples = [
+            Sample(f"s{self.steps}-{i}", self.steps, "", "", text, (), ())
+            for i, text in enumerate(texts)
+        ]
+        return self._screen.screen(samples)
+
+    def close(self) -> None:
+        """Checkpoint the live weights, finish and sign the log, release the run directory."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.settlement.save_checkpoint("final")
+            self.audit.append(
+                "run_finished",
+                {
+                    "outcome": "completed",
+                    "steps": self.steps,
+                    "live_sha256": self.learner.live_sha256,
+                    "applied": self.settlement.applied,
+                },
+            )
+            self.signer.sign()
+            self.audit.close()
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    def __enter__(self) -> GuardedLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _new_run_dir() -> Path:
+    from datetime import datetime
+
+    return Path("runs") / datetime.now().strftime("torch-%Y%m%d-%H%M%S-%f")
+
+
+def _run(check: StepCheck, proposal: UpdateProposal, batch: Batch) -> CheckResult:
+    from guarded_rl.guard import _run_check
+
+    return _run_check(check, proposal, batch)
+
+
+def _proposed(
+    policy: GuardPolicy,
+    cycle: int,
+    proposal: UpdateProposal,
+    results: list[CheckResult],
+    rewards: Sequence[float] | None,
+) -> dict[str, Any]:
+    reward_stats: dict[str, Any] = {}
+    if rewards is not None:
+        values = [float(r) for r in rewards]
+        reward_stats = {
+            "count": len(values),
+            "mean": round(sum(values) / len(values), 6) if values else None,
+        }
+    return {
+        "cycle": cycle,
+        "base_sha256": proposal.base_sha256,
+        "candidate_sha256": proposal.candidate_sha256,
+        "stats": {k: round(v, 6) for k, v in proposal.stats.items()},
+        "rewards": reward_stats,
+        "layer_change": proposal.layer_change,
+        "checks": [
+            {"name": c.name, "passed": c.passed, "metrics": c.metrics, "message": c.message}
+            for c in results
+        ],
+        "thresholds": thresholds_of(policy),
+    }
+
+
+def _public_pem(key: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def _run_toml(policy: GuardPolicy, key_file: Path) -> str:
+    import tomli_w
+
+    from guarded_rl.runner import _without_none
+
+    return tomli_w.dumps(
+        _without_none(
+            {
+                "run": {"integration": "torch", "key_file": str(key_file)},
+                "policy": policy.model_dump(),
+            }
+        )
+    )
