@@ -68,3 +68,29 @@ def test_minimal_loop_learns_under_guard_and_adds_few_lines(cli, tmp_path: Path)
     doc = (EXAMPLES.parent / "docs" / "integrations" / "torch.md").read_text(encoding="utf-8")
     added = [line[1:] for line in doc.splitlines() if line.startswith("+")]
     assert added == code_lines  # the how-to shows exactly the lines that run
+
+
+def test_driving_runs_shielded_and_guarded(cli, tmp_path: Path) -> None:
+    """Smoke budget: the shield acts, every update is gated, episodes reach the log."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "driving.py"), "--updates", "4", "--episodes", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"mean return before -?[\d.]+ after -?[\d.]+", result.stdout), result.stdout
+    interventions = re.search(r"shield interventions (\d+) in (\d+) steps", result.stdout)
+    assert interventions and int(interventions.group(1)) > 0, result.stdout
+    run_dir = tmp_path / re.search(r"run directory: (\S+)", result.stdout).group(1)  # type: ignore[union-attr]
+    assert cli("audit", "verify", str(run_dir)).returncode == 0
+    shown = cli("audit", "show", str(run_dir), "--type", "episodes", "--json")
+    assert shown.returncode == 0 and '"episodes": 2' in shown.stdout
+
+
+def test_gymnasium_how_to_shows_lines_of_the_example() -> None:
+    source = (EXAMPLES / "driving.py").read_text(encoding="utf-8")
+    doc = (EXAMPLES.parent / "docs" / "integrations" / "gymnasium.md").read_text(encoding="utf-8")
+    added = [line[1:].strip() for line in doc.splitlines() if line.startswith("+")]
+    assert added and all(line in source for line in added), [a for a in added if a not in source]
