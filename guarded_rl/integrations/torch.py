@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,30 +57,42 @@ Probe = Callable[[nn.Module], torch.Tensor]
 StepCheck = Callable[[UpdateProposal, Batch], CheckResult]
 
 
-class _StepLearner(ProposingLearner):
-    """A proposal from gradients the user's loop already computed."""
+@dataclass
+class _Snapshot:
+    """The live weights, optimizer state and probe outputs just before an optimizer step."""
 
-    def propose_step(self, cycle: int, probe: Probe) -> tuple[UpdateProposal, float]:
-        """Take the optimizer step, keep its result as a proposal, restore everything; also
-        the probe KL(candidate || live)."""
-        base_state = state_of(self.module, clone=True)
-        base_opt = clone_tree(self.optimizer.state_dict())
+    state: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    probe_logp: torch.Tensor
+
+
+class _StepLearner(ProposingLearner):
+    """A proposal from an optimizer step the user's loop (or trainer) takes."""
+
+    def snapshot(self, probe: Probe) -> _Snapshot:
+        with torch.no_grad():
+            before = torch.log_softmax(probe(self.module).float(), dim=-1)
+        return _Snapshot(
+            state_of(self.module, clone=True), clone_tree(self.optimizer.state_dict()), before
+        )
+
+    def proposal_after_step(
+        self, cycle: int, snap: _Snapshot, probe: Probe, grad_norm: float | None = None
+    ) -> tuple[UpdateProposal, float]:
+        """Keep what the optimizer step made as a proposal, put the snapshot back exactly;
+        also the probe KL(candidate || live)."""
         try:
-            with torch.no_grad():
-                before = torch.log_softmax(probe(self.module).float(), dim=-1)
-            params = [p for p in self.module.parameters() if p.requires_grad]
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm))
-            self.optimizer.step()
             with torch.no_grad():
                 after = torch.log_softmax(probe(self.module).float(), dim=-1)
             candidate = state_of(self.module, clone=True)
             candidate_opt = clone_tree(self.optimizer.state_dict())
         finally:
-            self.optimizer.zero_grad(set_to_none=True)
-            load_state(self.module, base_state)
-            self.optimizer.load_state_dict(base_opt)
-        kl = float((after.exp() * (after - before)).sum(-1).mean())
-        stats = {"grad_norm": grad_norm, "param_change_rel": relative_change(base_state, candidate)}
+            load_state(self.module, snap.state)
+            self.optimizer.load_state_dict(snap.optimizer)
+        kl = float((after.exp() * (after - snap.probe_logp)).sum(-1).mean())
+        stats = {"param_change_rel": relative_change(snap.state, candidate)}
+        if grad_norm is not None:
+            stats["grad_norm"] = grad_norm
         return (
             UpdateProposal(
                 cycle=cycle,
@@ -88,10 +101,23 @@ class _StepLearner(ProposingLearner):
                 candidate_state=candidate,
                 optimizer_state=candidate_opt,
                 stats=stats,
-                layer_change=layer_change(base_state, candidate),
+                layer_change=layer_change(snap.state, candidate),
             ),
             kl,
         )
+
+    def propose_step(self, cycle: int, probe: Probe) -> tuple[UpdateProposal, float]:
+        """Clip, take the optimizer step, keep it as a proposal, restore everything."""
+        snap = self.snapshot(probe)
+        try:
+            params = [p for p in self.module.parameters() if p.requires_grad]
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm))
+            self.optimizer.step()
+            return self.proposal_after_step(cycle, snap, probe, grad_norm)
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+            load_state(self.module, snap.state)  # also when the step itself raised
+            self.optimizer.load_state_dict(snap.optimizer)
 
 
 class GuardedLoop:
@@ -148,6 +174,8 @@ class GuardedLoop:
             self._lock.__exit__(None, None, None)
             raise
         self._closed = False
+        self._snapshot: _Snapshot | None = None
+        self._pending_cycle = 0
 
     def _start(
         self,
@@ -209,13 +237,41 @@ class GuardedLoop:
 
     def step(self, *, rewards: Sequence[float] | None = None) -> Decision:
         """Gate the optimizer step the loop would have taken (call it after `backward()`)."""
+        cycle = self._begin()
+        return self._decide(cycle, *self.learner.propose_step(cycle, self.probe), rewards)
+
+    def before_optimizer_step(self) -> None:
+        """For trainers that take the optimizer step themselves (`GuardCallback`): remember
+        the live state; `after_optimizer_step` then gates what the step made."""
+        self._pending_cycle = self._begin()
+        self._snapshot = self.learner.snapshot(self.probe)
+
+    def after_optimizer_step(self, *, rewards: Sequence[float] | None = None) -> Decision:
+        if self._snapshot is None:
+            raise InputError(
+                "after_optimizer_step without before_optimizer_step",
+                field="after_optimizer_step",
+                expected="before_optimizer_step() right before the optimizer step",
+            )
+        snap, self._snapshot = self._snapshot, None
+        proposal, kl = self.learner.proposal_after_step(self._pending_cycle, snap, self.probe)
+        return self._decide(self._pending_cycle, proposal, kl, rewards)
+
+    def _begin(self) -> int:
         if self._closed:
             raise InputError("the guarded loop is closed", field="step")
         if settle(self.review, self.run_dir):  # decisions reviewers left meanwhile
             self.signer.sign()
-        cycle = self.steps
         self.steps += 1
-        proposal, kl = self.learner.propose_step(cycle, self.probe)
+        return self.steps - 1
+
+    def _decide(
+        self,
+        cycle: int,
+        proposal: UpdateProposal,
+        kl: float,
+        rewards: Sequence[float] | None,
+    ) -> Decision:
         batch = Batch(cycle=cycle, samples=(), rewards=(), group_keys=(), feedback=())
         results = [CheckResult("probe_kl", math.isfinite(kl), {"kl_step": kl}, "measured")]
         results += [_run(check, proposal, batch) for check in self.checks]
