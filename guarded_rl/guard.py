@@ -230,7 +230,7 @@ class Guard:
         with self._stage("propose"):
             proposal = self.learner.propose(batch)
         with self._stage("checks"):
-            results = [_run_check(check, proposal, batch) for check in self.checks]
+            results = [run_check(check, proposal, batch) for check in self.checks]
             decision = self.settlement.behind_review(self.gate.decide(proposal, results))
         with self._stage("replay_inputs"):
             if self.replay_store is not None:
@@ -274,10 +274,7 @@ class Guard:
                 }
                 for i in ranked
             ],
-            "checks": [
-                {"name": c.name, "passed": c.passed, "metrics": c.metrics, "message": c.message}
-                for c in results
-            ],
+            "checks": checks_payload(results),
             "thresholds": thresholds_of(policy),
         }
 
@@ -351,6 +348,14 @@ class Guard:
         )
 
 
+def checks_payload(results: Sequence[CheckResult]) -> list[dict[str, Any]]:
+    """Check results as the audit log records them."""
+    return [
+        {"name": c.name, "passed": c.passed, "metrics": c.metrics, "message": c.message}
+        for c in results
+    ]
+
+
 def thresholds_of(policy: GuardPolicy) -> dict[str, Any]:
     """The policy thresholds an explanation of an update quotes."""
     return {
@@ -369,7 +374,7 @@ def thresholds_of(policy: GuardPolicy) -> dict[str, Any]:
     }
 
 
-def _run_check(check: UpdateCheck, proposal: UpdateProposal, batch: Batch) -> CheckResult:
+def run_check(check: UpdateCheck, proposal: UpdateProposal, batch: Batch) -> CheckResult:
     """A check that raises is a failed check (fail closed), not a crash and not a pass."""
     name = getattr(check, "name", getattr(check, "__name__", type(check).__name__))
     try:

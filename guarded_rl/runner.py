@@ -32,7 +32,13 @@ from guarded_rl.approval.queue import ReviewDesk, operator_record, operators_of
 from guarded_rl.approval.reviewers import Registry, load_registry
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.checkpoints import CheckpointStore
-from guarded_rl.audit.head import generate_signing_key, key_id, load_signing_key, write_public_key
+from guarded_rl.audit.head import (
+    generate_signing_key,
+    key_id,
+    load_signing_key,
+    public_key_pem,
+    write_public_key,
+)
 from guarded_rl.audit.history import RunHistory, StateRebuilder
 from guarded_rl.audit.log import AuditLog, canonical_json
 from guarded_rl.audit.run_lock import run_lock
@@ -120,20 +126,14 @@ def run(
     prepare_run_dir(run_dir)
     registry = review_registry(policy)  # a bad reviewers file fails before any write
     operator = operator or login_name()
-    key_file = Path(key_file) if key_file is not None else default_key_file(run_dir)
-    if key_file.exists():
-        raise InputError(
-            "signing key file already exists (one key per run)",
-            field="--key-file",
-            got=str(key_file),
-            expected="a path where a new key can be created",
-        )
+    key_file = new_key_file(run_dir, key_file, field="--key-file")
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
     deterministic_torch()
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):  # one writer of this run's log at a time
-        atomic_write(run_dir / "run.toml", _run_toml(config, policy, key_file).encode())
+        run = {k: v for k, v in config.model_dump().items() if v is not None}
+        atomic_write(run_dir / "run.toml", run_toml(run, policy, key_file).encode())
         key = generate_signing_key(key_file)
         write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
         run_id = uuid.uuid4().hex[:16]
@@ -239,7 +239,7 @@ def resume(
             "from_cycle": first,
             "cycles": n,
             "live_sha256": live,
-            "versions": _versions(),
+            "versions": runtime_versions(),
             "operator": operator_record(origin, operator, registry),
         }
         entry = audit.append("run_resumed", resumed)
@@ -686,11 +686,25 @@ def _round(value: float) -> float | None:
     return None if value != value else round(value, 4)
 
 
-def _run_toml(config: RunConfig, policy: GuardPolicy, key_file: Path) -> str:
+def new_key_file(run_dir: Path, key_file: str | Path | None, *, field: str) -> Path:
+    """Where a new run's signing key goes (default `RUN_DIR.key`); never over an existing key."""
+    path = Path(key_file) if key_file is not None else default_key_file(run_dir)
+    if path.exists():
+        raise InputError(
+            "signing key file already exists (one key per run)",
+            field=field,
+            got=str(path),
+            expected="a path where a new key can be created",
+        )
+    return path
+
+
+def run_toml(run: dict[str, Any], policy: GuardPolicy, key_file: Path) -> str:
+    """`run.toml`: a readable copy of the run settings and policy (the signed copy is in the
+    log's `run_started`)."""
     import tomli_w
 
-    run = {k: v for k, v in config.model_dump().items() if v is not None}
-    run["key_file"] = str(key_file)
+    run = {**run, "key_file": str(key_file)}
     return tomli_w.dumps(_without_none({"run": run, "policy": policy.model_dump()}))
 
 
@@ -707,7 +721,7 @@ def policy_sha256(policy: GuardPolicy) -> str:
     return hashlib.sha256(canonical_json(policy.model_dump()).encode()).hexdigest()
 
 
-def _versions() -> dict[str, Any]:
+def runtime_versions() -> dict[str, Any]:
     import transformers
 
     import guarded_rl
@@ -750,8 +764,6 @@ def _run_started(
     run_id: str,
     key: Any,
 ) -> dict[str, Any]:
-    from cryptography.hazmat.primitives import serialization
-
     public = key.public_key()
     return {
         "run_id": run_id,
@@ -761,10 +773,8 @@ def _run_started(
         "seed": config.seed,
         "base_sha256": base_sha,
         "base_checkpoint_id": base_checkpoint,
-        "versions": _versions(),
+        "versions": runtime_versions(),
         "torch_threads": torch.get_num_threads(),
-        "public_key": public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode(),
+        "public_key": public_key_pem(public),
         "key_id": key_id(public),
     }

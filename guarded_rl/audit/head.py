@@ -237,12 +237,17 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def public_key_pem(key: Ed25519PublicKey) -> str:
+    """The verification key as SubjectPublicKeyInfo PEM (what `audit.pub` and `run_started`
+    hold)."""
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
 def write_public_key(path: Path, key: Ed25519PublicKey) -> None:
     """Publish the verification key (SubjectPublicKeyInfo PEM), atomically."""
-    pem = key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    atomic_write(Path(path), pem)
+    atomic_write(Path(path), public_key_pem(key).encode())
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:

@@ -33,23 +33,22 @@ from guarded_rl.approval.live import attach_review, settle
 from guarded_rl.approval.queue import operator_record, operators_of
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.checkpoints import CheckpointStore
-from guarded_rl.audit.head import generate_signing_key, key_id, write_public_key
+from guarded_rl.audit.head import generate_signing_key, key_id, public_key_pem, write_public_key
 from guarded_rl.audit.log import AuditLog
 from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import (
     HEAD_FILE,
     PUBLIC_KEY_FILE,
     HeadSigner,
-    default_key_file,
     origin_of,
 )
 from guarded_rl.errors import InputError
-from guarded_rl.guard import thresholds_of
-from guarded_rl.learn.proposing import ProposingLearner, clone_tree, layer_change, relative_change
+from guarded_rl.guard import checks_payload, run_check, thresholds_of
+from guarded_rl.learn.proposing import ProposingLearner, layer_change, relative_change
 from guarded_rl.policy import GuardPolicy, load_policy
 from guarded_rl.records import Batch, CheckResult, Decision, Sample, UpdateProposal, Verdict
 from guarded_rl.settlement import Settlement
-from guarded_rl.weights import load_state, state_of, state_sha256
+from guarded_rl.weights import state_sha256
 
 #: `probe(model) -> logits [N, C]` on fixed inputs: what the drift check compares.
 Probe = Callable[[nn.Module], torch.Tensor]
@@ -72,9 +71,7 @@ class _StepLearner(ProposingLearner):
     def snapshot(self, probe: Probe) -> _Snapshot:
         with torch.no_grad():
             before = torch.log_softmax(probe(self.module).float(), dim=-1)
-        return _Snapshot(
-            state_of(self.module, clone=True), clone_tree(self.optimizer.state_dict()), before
-        )
+        return _Snapshot(*self._capture(), before)
 
     def proposal_after_step(
         self, cycle: int, snap: _Snapshot, probe: Probe, grad_norm: float | None = None
@@ -84,11 +81,9 @@ class _StepLearner(ProposingLearner):
         try:
             with torch.no_grad():
                 after = torch.log_softmax(probe(self.module).float(), dim=-1)
-            candidate = state_of(self.module, clone=True)
-            candidate_opt = clone_tree(self.optimizer.state_dict())
+            candidate, candidate_opt = self._capture()
         finally:
-            load_state(self.module, snap.state)
-            self.optimizer.load_state_dict(snap.optimizer)
+            self._put_back(snap.state, snap.optimizer)
         kl = float((after.exp() * (after - snap.probe_logp)).sum(-1).mean())
         stats = {"param_change_rel": relative_change(snap.state, candidate)}
         if grad_norm is not None:
@@ -113,11 +108,12 @@ class _StepLearner(ProposingLearner):
             params = [p for p in self.module.parameters() if p.requires_grad]
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm))
             self.optimizer.step()
-            return self.proposal_after_step(cycle, snap, probe, grad_norm)
+        except BaseException:
+            self._put_back(snap.state, snap.optimizer)  # a step that raised changes nothing
+            raise
         finally:
             self.optimizer.zero_grad(set_to_none=True)
-            load_state(self.module, snap.state)  # also when the step itself raised
-            self.optimizer.load_state_dict(snap.optimizer)
+        return self.proposal_after_step(cycle, snap, probe, grad_norm)  # puts the snapshot back
 
 
 class GuardedLoop:
@@ -136,7 +132,7 @@ class GuardedLoop:
         key_file: str | Path | None = None,
         operator: str | None = None,
     ) -> None:
-        from guarded_rl.runner import prepare_run_dir, review_registry
+        from guarded_rl.runner import new_key_file, prepare_run_dir, review_registry
 
         if isinstance(probe, torch.Tensor):  # fixed inputs: the model's logits on them
             inputs = probe
@@ -157,14 +153,7 @@ class GuardedLoop:
         self.checks = list(checks)
         prepare_run_dir(self.run_dir)
         registry = review_registry(self.policy)
-        key_path = Path(key_file) if key_file is not None else default_key_file(self.run_dir)
-        if key_path.exists():
-            raise InputError(
-                "signing key file already exists (one key per run)",
-                field="key_file",
-                got=str(key_path),
-                expected="a path where a new key can be created",
-            )
+        key_path = new_key_file(self.run_dir, key_file, field="key_file")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = run_lock(self.run_dir)
         self._lock.__enter__()  # one writer for the life of the loop
@@ -185,12 +174,13 @@ class GuardedLoop:
         operator: str | None,
         registry: Any,
     ) -> None:
-        from guarded_rl.runner import _versions, login_name
+        from guarded_rl.runner import login_name, run_toml, runtime_versions
 
         key = generate_signing_key(key_path)
         write_public_key(self.run_dir / PUBLIC_KEY_FILE, key.public_key())
         self.run_id = uuid.uuid4().hex[:16]
-        atomic_write(self.run_dir / "run.toml", _run_toml(self.policy, key_path).encode())
+        run = {"integration": "torch"}
+        atomic_write(self.run_dir / "run.toml", run_toml(run, self.policy, key_path).encode())
         self.learner = _StepLearner(model, optimizer, self.policy.learner.max_grad_norm)
         self.audit = AuditLog(self.run_dir / "audit.jsonl")
         self.signer = HeadSigner(self.audit, key, origin_of(self.run_id), self.run_dir / HEAD_FILE)
@@ -213,8 +203,8 @@ class GuardedLoop:
                 "policy": self.policy.model_dump(),
                 "base_sha256": self.learner.live_sha256,
                 "base_checkpoint_id": base,
-                "versions": _versions(),
-                "public_key": _public_pem(key),
+                "versions": runtime_versions(),
+                "public_key": public_key_pem(key.public_key()),
                 "key_id": key_id(key.public_key()),
                 "operator": operator_record(
                     origin_of(self.run_id), operator or login_name(), registry
@@ -274,7 +264,7 @@ class GuardedLoop:
     ) -> Decision:
         batch = Batch(cycle=cycle, samples=(), rewards=(), group_keys=(), feedback=())
         results = [CheckResult("probe_kl", math.isfinite(kl), {"kl_step": kl}, "measured")]
-        results += [_run(check, proposal, batch) for check in self.checks]
+        results += [run_check(check, proposal, batch) for check in self.checks]
         decision = self.settlement.behind_review(self.gate.decide(proposal, results))
         self.audit.append(
             "update_proposed", _proposed(self.policy, cycle, proposal, results, rewards)
@@ -329,12 +319,6 @@ def _new_run_dir() -> Path:
     return Path("runs") / datetime.now().strftime("torch-%Y%m%d-%H%M%S-%f")
 
 
-def _run(check: StepCheck, proposal: UpdateProposal, batch: Batch) -> CheckResult:
-    from guarded_rl.guard import _run_check
-
-    return _run_check(check, proposal, batch)
-
-
 def _proposed(
     policy: GuardPolicy,
     cycle: int,
@@ -356,34 +340,6 @@ def _proposed(
         "stats": {k: round(v, 6) for k, v in proposal.stats.items()},
         "rewards": reward_stats,
         "layer_change": proposal.layer_change,
-        "checks": [
-            {"name": c.name, "passed": c.passed, "metrics": c.metrics, "message": c.message}
-            for c in results
-        ],
+        "checks": checks_payload(results),
         "thresholds": thresholds_of(policy),
     }
-
-
-def _public_pem(key: Any) -> str:
-    from cryptography.hazmat.primitives import serialization
-
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-def _run_toml(policy: GuardPolicy, key_file: Path) -> str:
-    import tomli_w
-
-    from guarded_rl.runner import _without_none
-
-    return tomli_w.dumps(
-        _without_none(
-            {
-                "run": {"integration": "torch", "key_file": str(key_file)},
-                "policy": policy.model_dump(),
-            }
-        )
-    )

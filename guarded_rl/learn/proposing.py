@@ -47,11 +47,19 @@ class ProposingLearner:
         self.optimizer.load_state_dict(clone_tree(optimizer_state))
         self._live_sha256 = state_sha256(state_of(self.module))
 
+    def _capture(self) -> tuple[State, dict[str, Any]]:
+        """Copies of the module's weights and the optimizer state, sharing nothing with them."""
+        return state_of(self.module, clone=True), clone_tree(self.optimizer.state_dict())
+
+    def _put_back(self, state: State, optimizer_state: dict[str, Any]) -> None:
+        """Restore what `_capture` copied, exactly (the live commitment is unchanged)."""
+        load_state(self.module, state)
+        self.optimizer.load_state_dict(optimizer_state)
+
     def _propose(
         self, cycle: int, loss_fn: LossFn, advantages: torch.Tensor | None = None
     ) -> UpdateProposal:
-        base_state = state_of(self.module, clone=True)
-        base_opt = clone_tree(self.optimizer.state_dict())
+        base_state, base_opt = self._capture()
         try:
             self.optimizer.zero_grad(set_to_none=True)
             loss, stats = loss_fn()
@@ -65,12 +73,10 @@ class ProposingLearner:
             params = [p for p in self.module.parameters() if p.requires_grad]
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
             self.optimizer.step()
-            candidate = state_of(self.module, clone=True)
-            candidate_opt = clone_tree(self.optimizer.state_dict())
+            candidate, candidate_opt = self._capture()
         finally:
             self.optimizer.zero_grad(set_to_none=True)
-            load_state(self.module, base_state)
-            self.optimizer.load_state_dict(base_opt)
+            self._put_back(base_state, base_opt)
         stats = {
             **stats,
             "grad_norm": float(grad_norm),
