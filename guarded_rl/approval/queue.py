@@ -156,11 +156,7 @@ def check_decision(
     """Everything a decision must satisfy before it counts; the first failure raises."""
     body = signed.body
     if registry is None:
-        raise ReviewError(
-            "the run's policy names no reviewers file, so nobody can decide",
-            field="gate.reviewers",
-            expected="a reviewers file in the policy (or `run --reviewers FILE`)",
-        )
+        raise no_reviewers()
     if body.origin != origin:
         raise ReviewError(
             "the decision was made for another run",
@@ -168,15 +164,7 @@ def check_decision(
             got=body.origin,
             expected=origin,
         )
-    proposal = queue.get(body.proposal_id)
-    if proposal is None:
-        pending = [p.proposal_id for p in queue.values() if p.status == "pending"]
-        raise ReviewError(
-            "no such proposal in this run's review queue",
-            field="ID",
-            got=body.proposal_id,
-            expected=f"a pending proposal: {first_few(pending)}" if pending else "none pending",
-        )
+    proposal = queued(queue, body.proposal_id)
     if not signed.signature_valid():
         raise ReviewError(
             "the decision's signature does not verify (changed after signing, or not signed "
@@ -254,6 +242,28 @@ def check_decision(
             )
     check_note(body.note)
     return proposal, reviewer
+
+
+def no_reviewers() -> ReviewError:
+    return ReviewError(
+        "the run's policy names no reviewers file, so nobody can decide",
+        field="gate.reviewers",
+        expected="a reviewers file in the policy (or `run --reviewers FILE`)",
+    )
+
+
+def queued(queue: dict[str, QueuedProposal], proposal_id: str) -> QueuedProposal:
+    """The proposal with this id, or an error listing the pending ones."""
+    proposal = queue.get(proposal_id)
+    if proposal is None:
+        pending = [p.proposal_id for p in queue.values() if p.status == "pending"]
+        raise ReviewError(
+            "no such proposal in this run's review queue",
+            field="ID",
+            got=proposal_id,
+            expected=f"a pending proposal: {first_few(pending)}" if pending else "none pending",
+        )
+    return proposal
 
 
 def check_note(note: str) -> None:

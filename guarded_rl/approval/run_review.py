@@ -22,8 +22,10 @@ from guarded_rl.approval.queue import (
     ReviewDesk,
     check_decision,
     drop_in_inbox,
+    no_reviewers,
     operators_of,
     queue_from_entries,
+    queued,
     stored_candidate_verifier,
 )
 from guarded_rl.approval.reviewers import (
@@ -37,7 +39,7 @@ from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.history import RunHistory
 from guarded_rl.audit.run_lock import RunInUse, run_lock
 from guarded_rl.audit.signer import origin_of
-from guarded_rl.errors import InputError, first_few
+from guarded_rl.errors import InputError
 from guarded_rl.policy import GuardPolicy, parse_policy
 
 
@@ -79,16 +81,7 @@ class RunReview:
         return load_registry(path) if path else None
 
     def proposal(self, proposal_id: str) -> QueuedProposal:
-        found = self.queue.get(proposal_id)
-        if found is None:
-            pending = [p.proposal_id for p in self.queue.values() if p.status == "pending"]
-            raise ReviewError(
-                "no such proposal in this run's review queue",
-                field="ID",
-                got=proposal_id,
-                expected=f"a pending proposal: {first_few(pending)}" if pending else "none pending",
-            )
-        return found
+        return queued(self.queue, proposal_id)
 
     def check(self, signed: SignedDecision, now: float | None = None) -> None:
         check_decision(
@@ -117,11 +110,7 @@ def sign_for(
     review = RunReview.read(run_dir)
     registry = review.registry()
     if registry is None:
-        raise ReviewError(
-            "the run's policy names no reviewers file, so nobody can decide",
-            field="gate.reviewers",
-            expected="a reviewers file in the policy (or `run --reviewers FILE`)",
-        )
+        raise no_reviewers()
     registered = registry.by_name(reviewer)
     key = load_reviewer_key(key_file)
     if raw_public_key(key.public_key()).hex() != registered.public_key:
@@ -213,7 +202,7 @@ def _record_locked(
             queue=review.queue,
             operators=review.operators,
             live_sha256=review.history.live_sha256(),
-            apply=_apply_on_record(run_dir, signer.log.append),
+            apply=_apply_on_record(signer.log.append),
             clock=(lambda: now) if now is not None else time.time,
             verify=stored_candidate_verifier(CheckpointStore(run_dir / "checkpoints")),
         )
@@ -237,16 +226,11 @@ def _record_locked(
     }
 
 
-def _apply_on_record(run_dir: Path, append: Any) -> Any:
+def _apply_on_record(append: Any) -> Any:
     """Without a live model: the stored candidate becomes the live weights on the record."""
-    from guarded_rl.audit.checkpoints import CheckpointStore
-
-    store = CheckpointStore(run_dir / "checkpoints")
-
-    verify = stored_candidate_verifier(store)
 
     def apply(proposal: QueuedProposal, record_approval: Callable[[], None]) -> None:
-        verify(proposal)  # checked before the decision too; the store must not change between
+        # the desk verified the stored candidate just before, under the same run lock
         record_approval()
         append(
             "update_applied",
