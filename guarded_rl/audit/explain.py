@@ -120,24 +120,27 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
 
 def render_explanation(x: dict[str, Any]) -> str:
     t, s, d, dec = x["trigger"], x["safety"], x["drift"], x["decision"]
-    lines = [
-        f"Update of cycle {x['cycle']}: {dec['outcome'].upper()}",
-        _render_trigger(t, s),
-        _render_data_bias(x["bias"]["data"]),
-        _render_output_bias(x["bias"]["output"]),
-        f"Rewards: mean {x['rewards']['mean']}, loss {x['rewards']['loss']}, "
-        f"KL penalty term {x['rewards']['kl_to_reference_penalty']}, "
-        f"gradient norm {x['rewards']['grad_norm']}.",
-        "Samples that pushed hardest (largest |advantage|): "
-        + "; ".join(
-            f"{e['sample_id']} reward {e['reward']} advantage {e['advantage']:+.3f}"
-            for e in x["top_samples"]
-        )
-        + ".",
-        f"Safety: {s['blocked']}/{s['generated']} blocked ({_pairs(s['by_reason']) or 'none'}), "
-        f"{s['redacted']} shown redacted, {s['escalated']} held for a person; "
-        f"filters {', '.join(s['filters'])}, profanity threshold {s['profanity_threshold']}; "
-        f"blocked outputs entered training with reward {s['blocked_penalty']}.",
+    lines = [f"Update of cycle {x['cycle']}: {dec['outcome'].upper()}", _render_trigger(t, s)]
+    if not t.get("loop_step"):  # a user's loop has no screened cycle, batch or rated samples
+        lines += [
+            _render_data_bias(x["bias"]["data"]),
+            _render_output_bias(x["bias"]["output"]),
+            f"Rewards: mean {x['rewards']['mean']}, loss {x['rewards']['loss']}, "
+            f"KL penalty term {x['rewards']['kl_to_reference_penalty']}, "
+            f"gradient norm {x['rewards']['grad_norm']}.",
+            "Samples that pushed hardest (largest |advantage|): "
+            + "; ".join(
+                f"{e['sample_id']} reward {e['reward']} advantage {e['advantage']:+.3f}"
+                for e in x["top_samples"]
+            )
+            + ".",
+            f"Safety: {s['blocked']}/{s['generated']} blocked "
+            f"({_pairs(s['by_reason']) or 'none'}), "
+            f"{s['redacted']} shown redacted, {s['escalated']} held for a person; "
+            f"filters {', '.join(s['filters'])}, profanity threshold {s['profanity_threshold']}; "
+            f"blocked outputs entered training with reward {s['blocked_penalty']}.",
+        ]
+    lines += [
         f"Drift: probe KL of this step {d['kl_step']} (auto-approve below {d['max_step_kl']}, "
         f"reject at {d['reject_step_kl']}); KL to the starting model {d['kl_to_start']}; "
         f"relative parameter change {d.get('param_change_rel')} (auto-approve below "
@@ -153,8 +156,6 @@ def render_explanation(x: dict[str, Any]) -> str:
         f"{x['weights']['candidate'][:12]}"
         + (" (applied)." if x["weights"]["applied"] else " (not applied)."),
     ]
-    if t.get("loop_step"):  # a user's loop: no screened cycle, batch or rated samples behind it
-        lines = [lines[0], lines[1], lines[7], *lines[8:]]
     for rb in x["rolled_back_to_later"]:
         lines.append(f"Later rolled back to this update (entry {rb['seq']}): {rb['reason']}")
     return "\n".join(lines)
