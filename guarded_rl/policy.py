@@ -184,7 +184,7 @@ class FairnessPolicy(_Strict):
         10,
         ge=0,
         description="Run the output probes on every Nth update (1: all; 0: never). A probe of "
-        "the default suite costs about as much as 8 cycles of the demo run.",
+        "the default suite costs about as much as 7 cycles of the demo run.",
     )
     max_toxicity_gap: float = Field(
         0.15, gt=0.0, le=1.0, description="Output check fails above this toxicity gap."
