@@ -96,7 +96,12 @@ class PolicyGate:
         reasons = []
         if kl >= policy.max_step_kl:
             reasons.append(f"probe KL {kl:.4f} >= max_step_kl {policy.max_step_kl}")
-        if not isinstance(change, float) or not math.isfinite(change):
+        if change == math.inf:
+            reasons.append(
+                "parameter change is unbounded: the weights before the step were all zero "
+                "(start from non-zero weights, or approve this step in review)"
+            )
+        elif not isinstance(change, float) or not math.isfinite(change):
             reasons.append("no relative parameter change was measured")
         elif change >= policy.max_param_change:
             reasons.append(

@@ -131,7 +131,8 @@ def layer_change(before: State, after: State) -> dict[str, float]:
 
 def relative_change(before: State, after: State) -> float:
     """||after - before|| / ||before|| over all floating-point tensors: the step's size
-    relative to the weights (what the gate's `max_param_change` bounds)."""
+    relative to the weights (what the gate's `max_param_change` bounds). From all-zero
+    weights any change is unbounded (inf), no change is 0."""
     step = 0.0
     norm = 0.0
     for name, tensor in after.items():
@@ -140,7 +141,9 @@ def relative_change(before: State, after: State) -> float:
         base = before[name].double()
         step += (tensor.double() - base).pow(2).sum().item()
         norm += base.pow(2).sum().item()
-    return (step**0.5) / norm**0.5 if norm > 0 else float("inf")
+    if norm == 0.0:
+        return 0.0 if step == 0.0 else float("inf")
+    return (step**0.5) / norm**0.5
 
 
 def clone_tree(value: Any) -> Any:

@@ -4,8 +4,10 @@ fail closed."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from guarded_rl.approval.gate import PolicyGate
+from guarded_rl.learn.proposing import relative_change
 from guarded_rl.policy import GatePolicy
 from guarded_rl.records import CheckResult, UpdateProposal
 
@@ -163,3 +165,12 @@ def test_failed_checks_come_before_review_rules() -> None:
     gate = PolicyGate(GatePolicy(human_review="always"))
     decision = gate.decide(PROPOSAL, [_probe(0.0), CheckResult("bias_data", False)])
     assert decision.rule == "failed_checks"
+
+
+def test_a_step_from_all_zero_weights_is_held_and_says_why() -> None:
+    zero = {"w": torch.zeros(3)}
+    assert relative_change(zero, zero) == 0.0
+    change = relative_change(zero, {"w": torch.ones(3)})
+    decision = GATE.decide(_with_change(change), [_probe(0.001)])
+    assert (decision.outcome, decision.rule) == ("pending", "needs_review")
+    assert "weights before the step were all zero" in decision.reasons[0]
