@@ -71,7 +71,14 @@ class SQLiteFeedbackStore:
 
     def __init__(self, path: str | Path = ":memory:", *, timeout: float = 30.0) -> None:
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except sqlite3.OperationalError as exc:
+            raise InputError(
+                f"cannot open the feedback store ({exc})",
+                file=self.path,
+                expected="a writable file in an existing directory",
+            ) from None
         self._db.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left behind
         if self.path != ":memory:":
             self._wal(timeout)

@@ -569,3 +569,10 @@ def test_processes_record_concurrently_into_one_store(tmp_path: Path) -> None:
     with _raw(path) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     store.close()
+
+
+def test_a_store_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot open the feedback store") as info:
+        SQLiteFeedbackStore(tmp_path / "no-such-folder" / "feedback.sqlite")
+    assert "no-such-folder" in str(info.value)
+    assert not (tmp_path / "no-such-folder").exists()
