@@ -6,7 +6,8 @@ completion gets the policy's `blocked_penalty` instead of the wrapped reward; a 
 (personal data) gets at most `redacted_reward_cap`. With a feedback store and a `user_id`
 column in the dataset, completions for people without a current consent for the policy's
 purpose get `None`, which TRL treats as "no reward from this function", so they do not train
-the model. Counts of what it did are kept in `.stats`.
+the model. Counts of what it did are kept in `.stats`; `take()` hands the rewards and counts
+since the last call to `GuardCallback(rewards=...)`, which records them with each optimizer step.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class GuardedReward:
         self.store = store
         self.user_column = user_column
         self.stats: Counter[str] = Counter()
+        self._since: list[float] = []
+        self._since_stats: Counter[str] = Counter()
         self.__name__ = f"guarded_{getattr(reward_fn, '__name__', 'reward')}"
 
     def __call__(
@@ -72,22 +75,31 @@ class GuardedReward:
                 expected=f"{len(texts)} (one per completion)",
             )
         safety = self.policy.safety
+        counts: Counter[str] = Counter(completions=len(texts))
         rewards: list[float | None] = []
         for value, verdict, ok in zip(raw, verdicts, consented, strict=True):
             if not ok:
-                self.stats["no_consent"] += 1
+                counts["no_consent"] += 1
                 rewards.append(None)
             elif verdict.action in ("block", "escalate"):
-                self.stats["blocked"] += 1
+                counts["blocked"] += 1
                 rewards.append(safety.blocked_penalty)
             elif verdict.action == "redact" and value is not None:
                 cap = safety.redacted_reward_cap
-                self.stats["redacted"] += 1
+                counts["redacted"] += 1
                 rewards.append(min(float(value), cap) if cap is not None else float(value))
             else:
                 rewards.append(None if value is None else float(value))
-        self.stats["completions"] += len(texts)
+        self.stats.update(counts)
+        self._since_stats.update(counts)
+        self._since.extend(r for r in rewards if r is not None)
         return rewards
+
+    def take(self) -> tuple[list[float], dict[str, int]]:
+        """The rewards given (None left out) and the counts since the last `take()`."""
+        rewards, counts = self._since, dict(self._since_stats)
+        self._since, self._since_stats = [], Counter()
+        return rewards, counts
 
     def _consented(self, users: Sequence[str] | None, n: int) -> list[bool]:
         if self.store is None:

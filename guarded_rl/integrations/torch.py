@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,10 +225,19 @@ class GuardedLoop:
         )
         self.signer.sign()
 
-    def step(self, *, rewards: Sequence[float] | None = None) -> Decision:
-        """Gate the optimizer step the loop would have taken (call it after `backward()`)."""
+    def step(
+        self,
+        *,
+        rewards: Sequence[float] | None = None,
+        screened: Mapping[str, int] | None = None,
+    ) -> Decision:
+        """Gate the optimizer step the loop would have taken (call it after `backward()`).
+
+        `rewards` (the batch's rewards) and `screened` (counts such as blocked or redacted
+        outputs) go into the step's audit entry as aggregates."""
         cycle = self._begin()
-        return self._decide(cycle, *self.learner.propose_step(cycle, self.probe), rewards)
+        proposal, kl = self.learner.propose_step(cycle, self.probe)
+        return self._decide(cycle, proposal, kl, rewards, screened)
 
     def before_optimizer_step(self) -> None:
         """For trainers that take the optimizer step themselves (`GuardCallback`): remember
@@ -236,7 +245,12 @@ class GuardedLoop:
         self._pending_cycle = self._begin()
         self._snapshot = self.learner.snapshot(self.probe)
 
-    def after_optimizer_step(self, *, rewards: Sequence[float] | None = None) -> Decision:
+    def after_optimizer_step(
+        self,
+        *,
+        rewards: Sequence[float] | None = None,
+        screened: Mapping[str, int] | None = None,
+    ) -> Decision:
         if self._snapshot is None:
             raise InputError(
                 "after_optimizer_step without before_optimizer_step",
@@ -245,7 +259,7 @@ class GuardedLoop:
             )
         snap, self._snapshot = self._snapshot, None
         proposal, kl = self.learner.proposal_after_step(self._pending_cycle, snap, self.probe)
-        return self._decide(self._pending_cycle, proposal, kl, rewards)
+        return self._decide(self._pending_cycle, proposal, kl, rewards, screened)
 
     def _begin(self) -> int:
         if self._closed:
@@ -261,14 +275,16 @@ class GuardedLoop:
         proposal: UpdateProposal,
         kl: float,
         rewards: Sequence[float] | None,
+        screened: Mapping[str, int] | None = None,
     ) -> Decision:
         batch = Batch(cycle=cycle, samples=(), rewards=(), group_keys=(), feedback=())
         results = [CheckResult("probe_kl", math.isfinite(kl), {"kl_step": kl}, "measured")]
         results += [run_check(check, proposal, batch) for check in self.checks]
         decision = self.settlement.behind_review(self.gate.decide(proposal, results))
-        self.audit.append(
-            "update_proposed", _proposed(self.policy, cycle, proposal, results, rewards)
-        )
+        payload = _proposed(self.policy, cycle, proposal, results, rewards)
+        if screened:
+            payload["screened"] = {str(k): int(v) for k, v in sorted(screened.items())}
+        self.audit.append("update_proposed", payload)
         self.settlement.settle(cycle, proposal, decision)
         self.signer.sign()
         return decision

@@ -3,6 +3,10 @@
     trainer = Trainer(model=model, args=args, train_dataset=data,
                       callbacks=[GuardCallback(probe=probe_inputs)])
 
+    reward = guarded_reward(my_reward, store=feedback_store)       # TRL: GRPO, RLOO
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=data,
+                          callbacks=[GuardCallback(probe=probe_inputs, reward=reward)])
+
 `GuardCallback` snapshots the weights and optimizer state at `on_pre_optimizer_step` (after the
 Trainer clipped the gradients), and at `on_optimizer_step` lets the policy's gate decide on
 what the step made. A kept step stays; a rejected or held step is undone by restoring the
@@ -21,6 +25,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from guarded_rl.errors import InputError
+from guarded_rl.integrations.rewards import GuardedReward
 from guarded_rl.integrations.torch import GuardedLoop, Probe, StepCheck
 from guarded_rl.policy import GuardPolicy
 from guarded_rl.records import Decision
@@ -38,9 +44,13 @@ class GuardCallback(TrainerCallback):  # type: ignore[misc]
         checks: Sequence[StepCheck] = (),
         key_file: str | Path | None = None,
         operator: str | None = None,
+        reward: GuardedReward | None = None,
     ) -> None:
         """`probe`: fixed inputs (token ids the model is called on, or a function model ->
-        logits) on which the drift check compares the model before and after each step."""
+        logits) on which the drift check compares the model before and after each step.
+        `reward`: the `guarded_reward(...)` given to a TRL trainer; each step's entry then
+        records the rewards and the screen's counts (blocked, redacted, no consent) since the
+        step before."""
         self._settings: dict[str, Any] = {
             "probe": _token_probe(probe) if isinstance(probe, torch.Tensor) else probe,
             "run_dir": run_dir,
@@ -49,6 +59,7 @@ class GuardCallback(TrainerCallback):  # type: ignore[misc]
             "key_file": key_file,
             "operator": operator,
         }
+        self.reward = reward
         self.guard: GuardedLoop | None = None
         self.decisions: list[Decision] = []
 
@@ -61,12 +72,37 @@ class GuardCallback(TrainerCallback):  # type: ignore[misc]
         self._guard(kwargs["model"], kwargs["optimizer"]).before_optimizer_step()
 
     def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.guard is not None:
+        if self.guard is None:
+            return
+        if self.reward is None:
             self.decisions.append(self.guard.after_optimizer_step())
+            return
+        rewards, screened = self.reward.take()
+        self.decisions.append(self.guard.after_optimizer_step(rewards=rewards, screened=screened))
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.guard is not None:
             self.guard.close()
+
+
+def text_probe(tokenizer: Any, texts: Sequence[str]) -> Probe:
+    """Next-token logits of a causal LM inside fixed texts, `[positions, vocab]`: the same
+    positions the run's own drift check (`learn.causal_lm.probe_logprobs`) compares, for
+    `GuardCallback(probe=text_probe(tokenizer, policy.gate.probe_texts))`."""
+    from guarded_rl.learn.causal_lm import encode_prompt, pad_rows
+
+    if not texts:
+        raise InputError("no probe texts", field="probe", expected="at least one text")
+    eos = tokenizer.eos_token_id
+    encoded = [[*encode_prompt(tokenizer, t), eos] for t in texts]
+    input_ids, attention = pad_rows(encoded, tokenizer.pad_token_id)
+    valid = attention.bool()
+    valid[torch.arange(len(encoded)), attention.sum(1) - 1] = False  # predicts past the text
+
+    def probe(model: torch.nn.Module) -> torch.Tensor:
+        return model(input_ids=input_ids, attention_mask=attention).logits[valid]  # type: ignore[no-any-return]
+
+    return probe
 
 
 def _token_probe(input_ids: torch.Tensor) -> Probe:

@@ -4,17 +4,18 @@ signed record."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from torch import nn
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainingArguments
 
 from guarded_rl.audit.log import read_log
 from guarded_rl.audit.verify import verify_run
-from guarded_rl.integrations.transformers import GuardCallback
+from guarded_rl.errors import InputError
+from guarded_rl.integrations.transformers import GuardCallback, text_probe
 from guarded_rl.policy import GatePolicy, GuardPolicy
 from guarded_rl.weights import state_of
 
@@ -32,42 +33,11 @@ class Lines(torch.utils.data.Dataset):  # type: ignore[type-arg]
         return {"input_ids": ids, "labels": ids.clone()}
 
 
-class StepWatcher(TrainerCallback):  # type: ignore[misc]
-    """Placed after GuardCallback: compares each step's outcome with the state before it."""
-
-    def __init__(self) -> None:
-        self.unchanged: list[bool] = []
-
-    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        self.before = (
-            state_of(kw["model"], clone=True),
-            copy.deepcopy(kw["optimizer"].state_dict()),
-        )
-
-    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        weights, opt = self.before
-        now = state_of(kw["model"])
-        same_w = all(torch.equal(now[k], weights[k]) for k in weights)
-        same_opt = _same_optimizer(kw["optimizer"].state_dict(), opt)
-        self.unchanged.append(same_w and same_opt)
-
-
-def _same_optimizer(a: dict, b: dict) -> bool:  # type: ignore[type-arg]
-    if a["state"].keys() != b["state"].keys():
-        return False
-    return all(
-        torch.equal(torch.as_tensor(a["state"][i][k]), torch.as_tensor(b["state"][i][k]))
-        for i in a["state"]
-        for k in a["state"][i]
-    )
-
-
 def _train(
-    model: nn.Module, tok: Any, tmp_path: Path, policy: GuardPolicy
-) -> tuple[GuardCallback, StepWatcher]:
+    model: nn.Module, tok: Any, tmp_path: Path, policy: GuardPolicy, watcher: Any
+) -> tuple[GuardCallback, Any]:
     probe = torch.tensor([tok("sports: Team wins")["input_ids"]])
     guard = GuardCallback(probe=probe, run_dir=tmp_path / "run", policy=policy)
-    watcher = StepWatcher()
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"),
         max_steps=3,
@@ -84,12 +54,12 @@ def _train(
 
 
 def test_rejected_steps_leave_weights_and_optimizer_as_before(
-    fresh_lm: tuple[nn.Module, object], tmp_path: Path
+    fresh_lm: tuple[nn.Module, object], tmp_path: Path, step_watcher: Any
 ) -> None:
     model, tok = fresh_lm
     start = state_of(model, clone=True)
     rejecting = GuardPolicy(gate=GatePolicy(max_step_kl=1e-13, reject_step_kl=1e-12))
-    guard, watcher = _train(model, tok, tmp_path, rejecting)
+    guard, watcher = _train(model, tok, tmp_path, rejecting, step_watcher)
     assert [d.outcome for d in guard.decisions] == ["rejected"] * 3
     assert watcher.unchanged == [True, True, True]
     assert all(torch.equal(state_of(model)[k], start[k]) for k in start)
@@ -97,17 +67,30 @@ def test_rejected_steps_leave_weights_and_optimizer_as_before(
 
 
 def test_kept_steps_train_and_every_step_is_recorded(
-    fresh_lm: tuple[nn.Module, object], tmp_path: Path
+    fresh_lm: tuple[nn.Module, object], tmp_path: Path, step_watcher: Any
 ) -> None:
     model, tok = fresh_lm
     start = state_of(model, clone=True)
     keeping = GuardPolicy(
         gate=GatePolicy(max_step_kl=10.0, reject_step_kl=20.0, max_param_change=10.0)
     )
-    guard, watcher = _train(model, tok, tmp_path, keeping)
+    guard, watcher = _train(model, tok, tmp_path, keeping, step_watcher)
     assert [d.outcome for d in guard.decisions] == ["approved"] * 3
     assert watcher.unchanged == [False, False, False]
     assert not all(torch.equal(state_of(model)[k], start[k]) for k in start)
     types = [e.type for e in read_log(tmp_path / "run" / "audit.jsonl")]
     assert types.count("update_proposed") == types.count("update_applied") == 3
     assert types[-1] == "run_finished" and verify_run(tmp_path / "run").ok
+
+
+def test_text_probe_gives_the_logits_inside_each_text_whatever_the_padding(
+    tiny_lm: tuple[nn.Module, object],
+) -> None:
+    model, tok = tiny_lm
+    texts = ["sports: Team wins", "health: A new clinic opens in the north today"]
+    together = text_probe(tok, texts)(model)
+    alone = [text_probe(tok, [t])(model) for t in texts]
+    assert together.shape == (sum(a.shape[0] for a in alone), alone[0].shape[1])
+    assert torch.allclose(together, torch.cat(alone), atol=1e-5)
+    with pytest.raises(InputError, match="no probe texts"):
+        text_probe(tok, [])
