@@ -64,6 +64,9 @@ from guarded_rl.records import Batch, CheckResult, Request, UpdateProposal
 from guarded_rl.safety.screen import screen_from_policy
 from guarded_rl.weights import load_state
 
+#: Builds a feedback source from the run store's id → pseudonym function.
+FeedbackFactory = Callable[[Callable[[str], str]], FeedbackSource]
+
 
 class RunConfig(BaseModel):
     """Settings of one run (the policy says what is enforced; this says what is run)."""
@@ -104,7 +107,7 @@ def run(
     config: RunConfig,
     policy: GuardPolicy,
     *,
-    feedback_source: FeedbackSource | None = None,
+    feedback_source: FeedbackSource | FeedbackFactory | None = None,
     requests_for: Callable[[int], Sequence[Request]] | None = None,
     consents: Mapping[str, Sequence[str]] | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
@@ -117,7 +120,10 @@ def run(
 
     Without `feedback_source` the seeded simulated population rates the feed. `requests_for`
     names readers by their external ids and `consents` maps those ids to the purposes they
-    granted; the run pseudonymizes both through its feedback store before anything is stored.
+    granted; the run pseudonymizes both through its feedback store before anything is stored,
+    so shown samples name readers by pseudonym. A `feedback_source` that must know who is who
+    may be given as a function: it is called once with the store's id → pseudonym function and
+    returns the source.
     `operator` (default: the login name) is who starts the run: with four-eyes on, they may
     not approve its updates. `on_review` hears of settled review decisions, `on_waiting` of a
     loop waiting for one.
@@ -423,12 +429,14 @@ def login_name() -> str:
 def _default_readers(
     config: RunConfig,
     store: SQLiteFeedbackStore,
-    feedback_source: FeedbackSource | None,
+    feedback_source: Any,
     requests_for: Callable[[int], Sequence[Request]] | None,
     consents: Mapping[str, Sequence[str]] | None,
 ) -> tuple[FeedbackSource, Callable[[int], Sequence[Request]], Mapping[str, Sequence[str]]]:
     """The seeded simulated readers, unless a feedback source and requests were given; the
     requests come back naming readers by pseudonym."""
+    if feedback_source is not None and not hasattr(feedback_source, "rate"):
+        feedback_source = feedback_source(store.pseudonym)  # type: ignore[operator]
     if feedback_source is None or requests_for is None:
         from guarded_rl.demo.users import Population, SimulatedFeedback
 

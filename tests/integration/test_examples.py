@@ -94,3 +94,87 @@ def test_gymnasium_how_to_shows_lines_of_the_example() -> None:
     doc = (EXAMPLES.parent / "docs" / "integrations" / "gymnasium.md").read_text(encoding="utf-8")
     added = [line[1:].strip() for line in doc.splitlines() if line.startswith("+")]
     assert added and all(line in source for line in added), [a for a in added if a not in source]
+
+
+def _plain(source: str) -> str:
+    """An example without its `# guard` lines: `code  # guard: was X` lines go back to X."""
+    lines = []
+    for line in source.splitlines():
+        if "# guard: was " in line:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.append(indent + line.split("# guard: was ", 1)[1])
+        elif "# guard" not in line or "`" in line:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def _run_example(name: str, *args: str, cwd: Path, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        input=stdin,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _run_dir(stdout: str, cwd: Path) -> Path:
+    match = re.search(r"run directory: (\S+)", stdout)
+    assert match, stdout
+    return cwd / match.group(1)
+
+
+def test_trl_grpo_example_runs_guarded_and_its_how_to_shows_its_lines(cli, tmp_path: Path) -> None:
+    """Smoke budget: two GRPO steps, each gated and on the record with its screen counts."""
+    out = _run_example("trl_grpo.py", "--steps", "2", "--out", "trl", cwd=tmp_path)
+    assert re.search(r"like-rate before [\d.]+ after [\d.]+", out), out
+    assert re.search(r"gate: \{'approved': 2\}", out), out
+    assert re.search(r"screen: \{'completions': 32", out), out
+    run_dir = _run_dir(out, tmp_path)
+    assert cli("audit", "verify", str(run_dir)).returncode == 0
+    shown = cli("audit", "show", str(run_dir), "--type", "update_proposed", "--json")
+    assert shown.returncode == 0 and '"screened"' in shown.stdout
+
+    source = (EXAMPLES / "trl_grpo.py").read_text(encoding="utf-8")
+    guard_lines = [line for line in source.splitlines() if "# guard" in line and "`" not in line]
+    doc = (EXAMPLES.parent / "docs" / "integrations" / "trl.md").read_text(encoding="utf-8")
+    diff = doc.split("```diff\n", 1)[1].split("```", 1)[0].splitlines()
+    added = [line[1:] for line in diff if line.startswith("+")]
+    removed = [line[1:] for line in diff if line.startswith("-")]
+    assert added == guard_lines  # the how-to shows exactly the lines that run
+    plain = _plain(source)
+    assert all(line in plain.splitlines() for line in removed)
+    assert "guard" not in plain.replace("guarded", "").replace("# guard", "")
+    compile(plain, "plain_trl_grpo.py", "exec")
+
+
+def test_news_feed_example_learns_from_its_own_readers(cli, tmp_path: Path) -> None:
+    out = _run_example("news_feed.py", "--cycles", "2", "--run-dir", "feed", cwd=tmp_path)
+    assert len(re.findall(r"^cycle +\d+ +like-rate [\d.]+", out, re.MULTILINE)) == 2, out
+    assert re.search(r"updates applied \d+ pending \d+ rejected \d+", out), out
+    run_dir = _run_dir(out, tmp_path)
+    assert cli("audit", "verify", str(run_dir)).returncode == 0
+    # readers who never consented were asked nothing of the store: only pseudonyms are kept
+    granted = cli("audit", "show", str(run_dir), "--type", "consent_granted", "--json")
+    assert granted.returncode == 0 and "reader-" not in granted.stdout
+    assert '"subject": "p-' in granted.stdout
+
+
+def test_news_feed_example_asks_the_person_at_the_terminal(cli, tmp_path: Path) -> None:
+    answers = "y\nn\ns\ny\n" + "q\n"
+    out = _run_example(
+        "news_feed.py",
+        "--interactive",
+        "--cycles",
+        "2",
+        "--run-dir",
+        "me",
+        cwd=tmp_path,
+        stdin=answers,
+    )
+    assert out.count("like it?") >= 4, out
+    run_dir = _run_dir(out, tmp_path)
+    assert cli("audit", "verify", str(run_dir)).returncode == 0
