@@ -63,6 +63,7 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
             "trained_on": p.get("batch_size", 0),
             "loop_step": "counts" not in p,  # a step of the user's own loop (integrations)
             "loop_rewards": p.get("rewards", {}),
+            "loop_screened": p.get("screened", {}),
             "by_source": p.get("feedback_by_source", {}),
         },
         "bias": {
@@ -164,11 +165,16 @@ def render_explanation(x: dict[str, Any]) -> str:
 def _render_trigger(t: dict[str, Any], s: dict[str, Any]) -> str:
     if t.get("loop_step"):
         rewards = t.get("loop_rewards") or {}
-        return "Why it was proposed: an optimizer step of the guarded training loop" + (
+        screened = t.get("loop_screened") or {}
+        text = "Why it was proposed: an optimizer step of the guarded training loop" + (
             f" on {rewards['count']} rewards (mean {rewards['mean']})."
             if rewards.get("count")
             else "."
         )
+        if screened:
+            counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in screened.items())
+            text += f" The loop's screen counted: {counts}."
+        return text
     return (
         f"Why it was proposed: {t['generated']} outputs were generated, {s['blocked']} blocked by "
         f"the safety screen and never shown, {t['shown']} shown and {t['rated']} rated "

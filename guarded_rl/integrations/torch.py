@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,9 +129,12 @@ class GuardedLoop:
         run_dir: str | Path | None = None,
         policy: GuardPolicy | str | Path | None = None,
         checks: Sequence[StepCheck] = (),
+        blocking: Collection[str] = (),
         key_file: str | Path | None = None,
         operator: str | None = None,
     ) -> None:
+        """`checks` run on every step; a failed one holds the step for review, or rejects it
+        when its name is in `blocking`. A check that raises has failed."""
         from guarded_rl.runner import new_key_file, prepare_run_dir, review_registry
 
         if isinstance(probe, torch.Tensor):  # fixed inputs: the model's logits on them
@@ -151,6 +154,7 @@ class GuardedLoop:
         self.run_dir = Path(run_dir) if run_dir is not None else _new_run_dir()
         self.probe = probe
         self.checks = list(checks)
+        self.blocking = frozenset(blocking)
         prepare_run_dir(self.run_dir)
         registry = review_registry(self.policy)
         key_path = new_key_file(self.run_dir, key_file, field="key_file")
@@ -190,7 +194,7 @@ class GuardedLoop:
             audit=self.audit,
             checkpoints=CheckpointStore(self.run_dir / "checkpoints"),
         )
-        self.gate = PolicyGate(self.policy.gate)
+        self.gate = PolicyGate(self.policy.gate, blocking_checks=self.blocking)
         self.steps = 0
         model_state, optimizer_state = self.learner.checkpoint_state()
         base = self.settlement.checkpoints.save(model_state, optimizer_state)

@@ -18,7 +18,7 @@ scheduler still advances on an undone step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class GuardCallback(TrainerCallback):  # type: ignore[misc]
         run_dir: str | Path | None = None,
         policy: GuardPolicy | str | Path | None = None,
         checks: Sequence[StepCheck] = (),
+        blocking: Collection[str] = (),
         key_file: str | Path | None = None,
         operator: str | None = None,
         reward: GuardedReward | None = None,
@@ -56,6 +57,7 @@ class GuardCallback(TrainerCallback):  # type: ignore[misc]
             "run_dir": run_dir,
             "policy": policy,
             "checks": checks,
+            "blocking": blocking,
             "key_file": key_file,
             "operator": operator,
         }

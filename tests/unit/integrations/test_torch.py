@@ -14,11 +14,14 @@ from torch import nn
 from guarded_rl.approval.decision import sign_decision
 from guarded_rl.approval.queue import drop_in_inbox
 from guarded_rl.approval.reviewers import create_reviewer_key, load_reviewer_key
+from guarded_rl.audit.explain import explain_update, render_explanation
+from guarded_rl.audit.history import RunHistory
 from guarded_rl.audit.log import read_log
 from guarded_rl.audit.verify import verify_run
 from guarded_rl.errors import InputError
 from guarded_rl.integrations.torch import GuardedLoop
 from guarded_rl.policy import GatePolicy, GuardPolicy
+from guarded_rl.records import Batch, CheckResult, UpdateProposal
 from guarded_rl.weights import state_of
 
 PROBES = torch.eye(4)
@@ -151,3 +154,42 @@ def test_screen_uses_the_policy_filters(tmp_path: Path) -> None:
     with GuardedLoop(model, optimizer, run_dir=tmp_path / "run", probe=PROBES) as guard:
         verdicts = guard.screen(["a lovely day in the park", "mail me at jo@example.org"])
     assert [v.action for v in verdicts] == ["allow", "block"]
+
+
+def test_failed_checks_hold_or_reject_and_screen_counts_are_explained(tmp_path: Path) -> None:
+    """A failed check holds the step; a failed check named in `blocking` rejects it; a check
+    that raises has failed. The step's screen counts reach its entry and `audit explain`."""
+
+    def too_fast(proposal: UpdateProposal, batch: Batch) -> CheckResult:
+        return CheckResult("too_fast", False, {"change": 1.0}, "moves too fast")
+
+    def broken(proposal: UpdateProposal, batch: Batch) -> CheckResult:
+        raise RuntimeError("backend down")
+
+    for checks, blocking, outcome in (
+        ([too_fast], (), "pending"),
+        ([too_fast], ("too_fast",), "rejected"),
+        ([broken], ("broken",), "rejected"),
+    ):
+        model, optimizer = _model_and_optimizer()
+        before = state_of(model, clone=True)
+        run_dir = tmp_path / f"run-{outcome}-{len(blocking)}-{checks[0].__name__}"
+        guard = GuardedLoop(
+            model,
+            optimizer,
+            probe=PROBES,
+            policy=_policy(),
+            checks=checks,
+            blocking=blocking,
+            run_dir=run_dir,
+        )
+        _backward(model, 0)
+        decision = guard.step(rewards=[1.0, 0.0], screened={"blocked": 2, "shown": 30})
+        guard.close()
+        assert decision.outcome == outcome, (checks, blocking)
+        assert _equal_states(state_of(model), before)
+        assert verify_run(run_dir).ok
+    history = RunHistory.load(run_dir)
+    text = render_explanation(explain_update(history, 0))
+    assert "on 2 rewards (mean 0.5)" in text
+    assert "The loop's screen counted: blocked 2, shown 30." in text
