@@ -12,7 +12,7 @@ or personal data). The lines marked `# guard` are all guarded-rl adds to the pla
   exactly when the gate rejects or holds it) and writes it, with its rewards and the screen's
   counts, to the run's signed audit log.
 
-    python examples/trl_grpo.py [--steps 30] [--seed 0] [--out runs/trl-<time>]
+    python examples/trl_grpo.py [--steps 100] [--seed 0] [--out runs/trl-<time>]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ CONSENT_TEXT = "Your ratings may be used to train the headline model."
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     default_out = Path("runs") / datetime.now().strftime("trl-%Y%m%d-%H%M%S-%f")
     parser.add_argument("--out", type=Path, default=default_out)

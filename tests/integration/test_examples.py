@@ -178,3 +178,27 @@ def test_news_feed_example_asks_the_person_at_the_terminal(cli, tmp_path: Path) 
     assert out.count("like it?") >= 4, out
     run_dir = _run_dir(out, tmp_path)
     assert cli("audit", "verify", str(run_dir)).returncode == 0
+
+
+def test_readme_snippets_are_the_code_that_runs() -> None:
+    """Each README snippet is copied from its example: chunks between `...` lines appear in
+    the example as consecutive lines, in order. Every scenario example has one."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    snippets = re.findall(r"<!-- snippet: (\S+) -->\n```python\n(.*?)```", readme, re.S)
+    named = {path for path, _ in snippets}
+    scenarios = {f"examples/{p.name}" for p in EXAMPLES.glob("*.py")} - {
+        "examples/linear_generator.py"
+    }
+    assert named == scenarios
+    for path, block in snippets:
+        source = [line.rstrip() for line in (EXAMPLES.parent / path).read_text().splitlines()]
+        at = 0
+        chunks = [c.strip("\n").splitlines() for c in re.split(r"^\.\.\.$", block, flags=re.M)]
+        for chunk in chunks:
+            starts = [
+                i
+                for i in range(at, len(source) - len(chunk) + 1)
+                if source[i : i + len(chunk)] == chunk
+            ]
+            assert starts, f"{path}: README snippet lines not in the example:\n" + "\n".join(chunk)
+            at = starts[0] + len(chunk)
