@@ -24,9 +24,12 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/guarded-rl run --cycles 40 --seed 0
 
+# Two pytest workers, torch single-threaded in each: the suite is mostly process start-up and
+# small models, so two workers on 2 cores take about 60% of the time one does.
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m compileall -q guarded_rl
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: setup
 	$(BIN)/ruff check .
