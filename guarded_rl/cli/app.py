@@ -20,6 +20,7 @@ from guarded_rl.cli import (
     feedback_cmd,
     policy_cmd,
     replay_cmd,
+    report_cmd,
     review_cmd,
     run_cmd,
     screen_cmd,
@@ -38,6 +39,7 @@ app.command("run")(run_cmd.run)
 app.command("screen")(screen_cmd.screen)
 app.command("replay")(replay_cmd.replay)
 app.command("rollback")(replay_cmd.rollback)
+app.command("report")(report_cmd.report)
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(consent_cmd.app, name="consent")
