@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test lint bench model clean
+.PHONY: setup run test lint bench model clean browser
 
 setup: $(STAMP)
 
@@ -26,10 +26,22 @@ run: setup
 
 # Two pytest workers, torch single-threaded in each: the suite is mostly process start-up and
 # small models, so two workers on 2 cores take about 60% of the time one does.
-test: setup
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m compileall -q guarded_rl
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist worksteal
+
+# The report's browser test renders the HTML in Debian's chromium: install it where we may
+# (root with apt-get); elsewhere that test is skipped, unless GUARDED_RL_REQUIRE_BROWSER=1.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the report's browser test"; \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && \
+	      apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } || \
+	    echo "could not install chromium: the browser test will be skipped"; \
+	  else echo "no chromium: the report's browser test will be skipped"; fi; }
 
 lint: setup
 	$(BIN)/ruff check .
