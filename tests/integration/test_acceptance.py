@@ -13,10 +13,8 @@ from pathlib import Path
 from guarded_rl.audit.log import read_log
 
 
-def test_forty_cycles_learn_from_feedback_and_block_less(cli, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    result = cli("run", "--cycles", "40", "--seed", "0", "--run-dir", str(run_dir))
-    assert result.returncode == 0, result.stderr
+def test_forty_cycles_learn_from_feedback_and_block_less(default_run: Path) -> None:
+    run_dir = default_run  # `guarded-rl run --cycles 40 --seed 0`, shared with other tests
     summary = json.loads((run_dir / "summary.json").read_text())
 
     likes = summary["like_rate_by_cycle"]
