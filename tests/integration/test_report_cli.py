@@ -93,6 +93,11 @@ def test_oversight_is_a_gap_without_human_approvals_and_met_with_a_signed_one(
         status = {c["id"]: c["status"] for c in report["controls"]}
         assert status[control_id] == "met", framework
         assert report["oversight"]["signatures_verified"] == 1
+    # reproducibility: --replay re-executes the updates and reports each one's status
+    replayed = _report(cli, run_dir, tmp_path / "replayed.json", "--format", "json", "--replay")
+    assert replayed.returncode == 0, replayed.stderr
+    lines = json.loads((tmp_path / "replayed.json").read_text())["reproducibility"]["replay"]
+    assert [line["status"] for line in lines] == ["reproduced"], lines
 
 
 def test_a_tampered_run_says_so_first_and_fails_unless_allowed(
