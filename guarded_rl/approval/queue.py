@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from guarded_rl.approval.decision import SignedDecision
 from guarded_rl.approval.reviewers import Registry, Reviewer, ReviewError, load_registry
 from guarded_rl.atomic import atomic_write
-from guarded_rl.audit.log import AuditEntry
+from guarded_rl.audit.log import AuditEntry, iso_time
 from guarded_rl.errors import GuardedRLError, first_few
 from guarded_rl.policy import GatePolicy
 
@@ -204,7 +204,7 @@ def check_decision(
         )
     if body.time >= proposal.expires_at or now >= proposal.expires_at:
         raise ReviewError(
-            f"proposal {proposal.proposal_id} expired at {_iso(proposal.expires_at)}",
+            f"proposal {proposal.proposal_id} expired at {iso_time(proposal.expires_at)}",
             field="ID",
             got=proposal.proposal_id,
             expected="a proposal within gate.review_expiry_hours of being made",
@@ -213,8 +213,8 @@ def check_decision(
         raise ReviewError(
             "the decision's time is outside the proposal's life",
             field="time",
-            got=_iso(body.time),
-            expected=f"between {_iso(proposal.created)} and now",
+            got=iso_time(body.time),
+            expected=f"between {iso_time(proposal.created)} and now",
         )
     if proposal.base_sha256 != live_sha256:
         raise ReviewError(
@@ -407,7 +407,7 @@ class ReviewDesk:
         now = self.clock()
         expired = [p for p in self.pending if now >= p.expires_at]
         for p in expired:
-            self._close(p, "expired", "expired", [f"no decision by {_iso(p.expires_at)}"])
+            self._close(p, "expired", "expired", [f"no decision by {iso_time(p.expires_at)}"])
         return expired
 
     def supersede(self) -> list[QueuedProposal]:
@@ -522,10 +522,6 @@ def _quarantine(run_dir: Path, path: Path, reason: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(path, target)
     atomic_write(target.with_suffix(".reason"), (reason + "\n").encode())
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 __all__ = [

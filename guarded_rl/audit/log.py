@@ -38,6 +38,11 @@ class AuditEntry:
     hash: str
 
 
+def iso_time(ts: float) -> str:
+    """An entry time as ISO 8601 UTC to the second (`2026-11-26T20:49:18Z`)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 def canonical_json(value: Any) -> str:
     """Stable JSON: sorted keys, no spaces, UTF-8 text, NaN/Infinity become null."""
     return json.dumps(
@@ -198,8 +203,11 @@ def _check_line(raw: bytes, seq: int, prev: str, sha256: Any) -> str | None:
     return None
 
 
-def iter_entries(path: str | Path) -> Iterator[AuditEntry]:
-    """Parse entries in order (no verification: use `read_log` for that)."""
+def iter_entries(path: str | Path, *, skip_unreadable: bool = False) -> Iterator[AuditEntry]:
+    """Parse entries in order (no verification: use `read_log` for that).
+
+    `skip_unreadable`: pass over lines that are not entries instead of raising (for reading a
+    log that failed verification as it stands)."""
     with Path(path).open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
@@ -214,6 +222,8 @@ def iter_entries(path: str | Path) -> Iterator[AuditEntry]:
                     obj["seq"], obj["ts"], obj["type"], obj["payload"], obj["prev"], obj["hash"]
                 )
             except (ValueError, KeyError, TypeError):
+                if skip_unreadable:
+                    continue
                 raise AuditError(
                     "not an audit entry (wrong fields)", file=f"{path}:{number}"
                 ) from None

@@ -7,16 +7,16 @@ measurements from the log; the log holds no texts or identities, so neither does
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from guarded_rl import __version__
-from guarded_rl.audit.log import AuditEntry, read_log
+from guarded_rl.audit.log import AuditEntry, iso_time, iter_entries
 from guarded_rl.audit.verify import VerifyReport, verify_run
 from guarded_rl.errors import AuditError, InputError
 from guarded_rl.report.evidence import (
@@ -25,6 +25,7 @@ from guarded_rl.report.evidence import (
     PARTLY,
     UNVERIFIED,
     VerificationFacts,
+    checks_of,
     evaluate,
     lookup,
 )
@@ -119,30 +120,18 @@ def _headline(run_dir: Path, verified: VerifyReport) -> str:
 
 
 def _entries(path: Path, verified: VerifyReport) -> list[AuditEntry]:
-    """The verified entries; for a log that failed, every line that still parses."""
+    """The entries `verify_run` just checked (not scanned a second time; a live run may have
+    appended since); for a log that failed, every line that still parses as an entry."""
     if verified.ok:
-        return read_log(path)
-    entries = []
-    for line in path.read_bytes().splitlines():
-        try:
-            raw = json.loads(line)
-            entries.append(
-                AuditEntry(
-                    int(raw["seq"]), float(raw["ts"]), str(raw["type"]), dict(raw["payload"]),
-                    str(raw["prev"]), str(raw["hash"]),
-                )
-            )  # fmt: skip
-        except (ValueError, KeyError, TypeError):
-            continue
+        return list(islice(iter_entries(path), verified.entries))
+    entries = list(iter_entries(path, skip_unreadable=True))
     if not entries:
         raise AuditError("no readable entries in the audit log", file=str(path))
     return entries
 
 
 def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return None if ts is None else iso_time(ts)
 
 
 def _run_summary(by_type: dict[str, list[AuditEntry]], entries: list[AuditEntry]) -> dict[str, Any]:
@@ -172,10 +161,7 @@ def _run_summary(by_type: dict[str, list[AuditEntry]], entries: list[AuditEntry]
 
 
 def _check(entry: AuditEntry, name: str) -> dict[str, Any] | None:
-    for check in entry.payload.get("checks", []):
-        if check.get("name") == name:
-            return dict(check)
-    return None
+    return next((dict(c) for c in checks_of(entry.payload) if c.get("name") == name), None)
 
 
 def _updates(by_type: dict[str, list[AuditEntry]]) -> dict[str, Any]:
