@@ -64,6 +64,17 @@ class InputError(GuardedRLError):
     exit_code = EXIT_BAD_INPUT
 
 
+def require_callable(value: object, *, field: str, expected: str, what: str = "") -> None:
+    """Refuse a plug-in that is not callable, at construction rather than at first use."""
+    if not callable(value):
+        raise InputError(
+            f"{what or field} is not callable",
+            field=field,
+            got=type(value).__name__,
+            expected=expected,
+        )
+
+
 class PolicyError(InputError):
     """A guard policy file is missing, malformed or has an unknown or invalid setting."""
 

@@ -19,7 +19,7 @@ from typing import Any, SupportsFloat
 import gymnasium
 import numpy as np
 
-from guarded_rl.errors import GuardBlockedError, InputError
+from guarded_rl.errors import GuardBlockedError, require_callable
 
 #: `shield(observation, action) -> action to take` (return `action` itself when it is safe).
 Shield = Callable[[Any, Any], Any]
@@ -43,13 +43,9 @@ class ShieldedEnv(gymnasium.Wrapper):  # type: ignore[type-arg]
     """
 
     def __init__(self, env: gymnasium.Env, shield: Shield, *, penalty: float = 0.0) -> None:  # type: ignore[type-arg]
-        if not callable(shield):
-            raise InputError(
-                "shield is not callable",
-                field="shield",
-                got=type(shield).__name__,
-                expected="a function (observation, action) -> action to take",
-            )
+        require_callable(
+            shield, field="shield", expected="a function (observation, action) -> action to take"
+        )
         super().__init__(env)
         self.shield = shield
         self.penalty = float(penalty)

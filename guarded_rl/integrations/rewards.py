@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from guarded_rl.errors import InputError
+from guarded_rl.errors import InputError, require_callable
 from guarded_rl.policy import GuardPolicy, load_policy
 from guarded_rl.records import Sample
 
@@ -37,13 +37,12 @@ class GuardedReward:
     ) -> None:
         """`store`: a `FeedbackStore` (e.g. `SQLiteFeedbackStore`) holding people's consent;
         `user_column`: the dataset column naming the person each prompt is for."""
-        if not callable(reward_fn):
-            raise InputError(
-                "reward function is not callable",
-                field="reward_fn",
-                got=type(reward_fn).__name__,
-                expected="a function (prompts, completions, **kwargs) -> list of floats",
-            )
+        require_callable(
+            reward_fn,
+            what="reward function",
+            field="reward_fn",
+            expected="a function (prompts, completions, **kwargs) -> list of floats",
+        )
         from guarded_rl.safety.screen import screen_from_policy
 
         self.reward_fn = reward_fn

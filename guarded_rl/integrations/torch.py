@@ -42,7 +42,7 @@ from guarded_rl.audit.signer import (
     HeadSigner,
     origin_of,
 )
-from guarded_rl.errors import InputError
+from guarded_rl.errors import InputError, require_callable
 from guarded_rl.guard import checks_payload, run_check, thresholds_of
 from guarded_rl.learn.proposing import ProposingLearner, layer_change, relative_change
 from guarded_rl.policy import GuardPolicy, load_policy
@@ -143,13 +143,11 @@ class GuardedLoop:
             def probe(module: nn.Module) -> torch.Tensor:
                 return module(inputs)  # type: ignore[no-any-return]
 
-        if not callable(probe):
-            raise InputError(
-                "probe is not callable",
-                field="probe",
-                got=type(probe).__name__,
-                expected="fixed inputs (a tensor) or a function model -> logits on them",
-            )
+        require_callable(
+            probe,
+            field="probe",
+            expected="fixed inputs (a tensor) or a function model -> logits on them",
+        )
         self.policy = policy if isinstance(policy, GuardPolicy) else load_policy(policy)
         self.run_dir = Path(run_dir) if run_dir is not None else _new_run_dir()
         self.probe = probe

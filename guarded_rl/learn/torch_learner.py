@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from guarded_rl.errors import InputError
+from guarded_rl.errors import InputError, require_callable
 from guarded_rl.learn.objective import kl_k3, policy_gradient_loss, rloo_advantages
 from guarded_rl.learn.proposing import ProposingLearner
 from guarded_rl.records import UpdateProposal
@@ -36,13 +36,11 @@ class TorchPolicyLearner(ProposingLearner):
         max_grad_norm: float = 1.0,
         optimizer: torch.optim.Optimizer | None = None,
     ) -> None:
-        if not callable(log_prob_fn):
-            raise InputError(
-                "log_prob_fn is not callable",
-                field="log_prob_fn",
-                got=type(log_prob_fn).__name__,
-                expected="a function (module, observations, actions) -> log-probabilities",
-            )
+        require_callable(
+            log_prob_fn,
+            field="log_prob_fn",
+            expected="a function (module, observations, actions) -> log-probabilities",
+        )
         self.log_prob_fn = log_prob_fn
         self.kl_coef = kl_coef
         self.reference = copy.deepcopy(policy).eval() if kl_coef > 0 else None
