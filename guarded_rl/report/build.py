@@ -241,7 +241,12 @@ def _safety(by_type: dict[str, list[AuditEntry]]) -> dict[str, Any]:
         if counts is None:
             screened = e.payload.get("screened")
             if screened:  # an integration loop's own screen counts
-                series.append({"cycle": e.payload.get("cycle"), "screened": screened})
+                row = {"cycle": e.payload.get("cycle"), "screened": screened}
+                total = screened.get("completions") or screened.get("generated")
+                if total:
+                    row["block_rate"] = _rate(int(screened.get("blocked", 0)), int(total))
+                    row["redact_rate"] = _rate(int(screened.get("redacted", 0)), int(total))
+                series.append(row)
                 totals.update({k: int(v) for k, v in screened.items()})
             continue
         generated = int(counts.get("generated", 0))

@@ -179,29 +179,10 @@ def like_rate_chart(report: dict[str, Any]) -> Chart:
     )
 
 
-def _rate_rows(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Block and redact rates per update, from the run's counts or a loop's own screen."""
-    rows = []
-    for row in series:
-        if "generated" in row:
-            rows.append(row)
-            continue
-        screened = row.get("screened") or {}
-        total = screened.get("completions") or screened.get("generated")
-        if total:
-            rows.append(
-                {
-                    "cycle": row.get("cycle"),
-                    "block_rate": screened.get("blocked", 0) / total,
-                    "redact_rate": screened.get("redacted", 0) / total,
-                }
-            )
-    return rows
-
-
 def safety_chart(report: dict[str, Any]) -> Chart:
     """Block and redact rates per update."""
-    rows = _rate_rows(report["safety"]["series"])
+    # rates per update, from the run's counts or a loop's own screen (build.py computes them)
+    rows = [row for row in report["safety"]["series"] if "block_rate" in row]
     title = "Block and redact rate per update"
     xs, ys = _points(rows, "block_rate")
     xr, yr = _points(rows, "redact_rate")

@@ -93,3 +93,14 @@ def test_rules_all_and_any_and_unverified_logs() -> None:
     (control,) = evaluate(_framework("all"), [PROPOSED, decision], failed)
     assert control.status == "unverified" and all(e.found for e in control.evidence)
     assert not failed.holds("reviewer_signatures")  # no fact holds on a failed log
+
+
+def test_a_loops_own_screen_counts_become_rates_per_update() -> None:
+    from guarded_rl.report.build import _safety
+
+    counts = {"completions": 64, "blocked": 2, "redacted": 1}
+    series = _safety({"update_proposed": [_entry(3, "update_proposed", {"screened": counts})]})
+    assert series["series"] == [
+        {"cycle": None, "screened": counts, "block_rate": 0.0312, "redact_rate": 0.0156}
+    ]
+    assert series["totals"] == counts

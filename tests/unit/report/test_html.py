@@ -495,7 +495,12 @@ def test_an_empty_run_renders() -> None:
 def test_a_loops_own_screen_counts_draw_the_safety_chart() -> None:
     report = integration_report()
     report["safety"]["series"] = [
-        {"cycle": c, "screened": {"completions": 64, "blocked": b, "redacted": 1}}
+        {
+            "cycle": c,
+            "screened": {"completions": 64, "blocked": b, "redacted": 1},
+            "block_rate": b / 64,
+            "redact_rate": 1 / 64,
+        }
         for c, b in ((0, 2), (1, 1))
     ]
     report["safety"]["totals"] = {"completions": 128, "blocked": 3, "redacted": 2}
