@@ -112,6 +112,10 @@ def test_the_installed_wheel_runs_from_an_empty_folder(venv: Path, tmp_path: Pat
     probed_updates = [c for line in log for c in _checks(json.loads(line), "bias_output")]
     assert any("axes" in c["metrics"] for c in probed_updates), "no update was probed"
 
+    reported = _run(venv, tmp_path, cli, "report", "r1", "--format", "md")  # shipped frameworks
+    assert (tmp_path / "r1" / "report-eu-ai-act.md").is_file(), reported.stdout
+    shown = _run(venv, tmp_path, cli, "--version")
+    assert shown.stdout.split() == ["guarded-rl", "0.1.0"], shown.stdout
     probed = _run(venv, tmp_path, cli, "bias", "probe", "--json")
     assert '"axes"' in probed.stdout
     checked = _run(venv, tmp_path, cli, "policy", "check", "strict")
