@@ -15,48 +15,56 @@ REINFORCE (log-probabilities of the sampled actions, returns-to-go minus a basel
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-import gymnasium
 import numpy as np
 import torch
 from torch import nn
 
 from guarded_rl import GatePolicy, GuardedLoop, GuardPolicy
-from guarded_rl.integrations.gymnasium import ShieldedEnv, record_episodes
+
+if TYPE_CHECKING:
+    from guarded_rl.integrations.gymnasium import ShieldedEnv
 
 BRAKE, COAST, ACCELERATE = 0, 1, 2
 STEPS = 60
 
 
-class ConvoyEnv(gymnasium.Env):  # type: ignore[type-arg]
-    """Follow a lead car whose speed wanders; a crash (gap <= 0) ends the episode."""
+def convoy_env_class() -> type:
+    """`ConvoyEnv`, defined on first use: gymnasium is an extra, and `--help` works without it."""
+    import gymnasium
 
-    observation_space = gymnasium.spaces.Box(0.0, 2.0, shape=(4,), dtype=np.float32)
-    action_space = gymnasium.spaces.Discrete(3)
+    class ConvoyEnv(gymnasium.Env):  # type: ignore[type-arg]
+        """Follow a lead car whose speed wanders; a crash (gap <= 0) ends the episode."""
 
-    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[Any, dict]:  # type: ignore[type-arg]
-        super().reset(seed=seed)
-        self.gap, self.speed, self.lead, self.fuel, self.t = 40.0, 15.0, 20.0, 1.0, 0
-        return self._observe(), {}
+        observation_space = gymnasium.spaces.Box(0.0, 2.0, shape=(4,), dtype=np.float32)
+        action_space = gymnasium.spaces.Discrete(3)
 
-    def _observe(self) -> np.ndarray:
-        obs = [min(self.gap, 100.0) / 50.0, self.speed / 30.0, self.lead / 30.0, self.fuel]
-        return np.array(obs, dtype=np.float32)
+        def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[Any, dict]:  # type: ignore[type-arg]
+            super().reset(seed=seed)
+            self.gap, self.speed, self.lead, self.fuel, self.t = 40.0, 15.0, 20.0, 1.0, 0
+            return self._observe(), {}
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:  # type: ignore[type-arg]
-        accel = {BRAKE: -3.0, COAST: 0.0, ACCELERATE: 2.0}[int(action)]
-        self.speed = float(np.clip(self.speed + accel, 0.0, 35.0))
-        self.lead = float(np.clip(self.lead + self.np_random.normal(0.0, 1.5), 10.0, 28.0))
-        self.gap += self.lead - self.speed
-        self.fuel = max(0.0, self.fuel - (0.01 if int(action) == ACCELERATE else 0.002))
-        self.t += 1
-        crashed = self.gap <= 0.0
-        reward = self.speed / 30.0  # time: the faster, the further
-        reward -= 0.05 if int(action) == ACCELERATE else 0.0  # fuel
-        reward -= 0.5 if self.gap < 1.0 * self.speed else 0.0  # safety: under a 1 s time gap
-        reward -= 10.0 if crashed else 0.0
-        return self._observe(), reward, crashed, self.t >= STEPS, {}
+        def _observe(self) -> np.ndarray:
+            obs = [min(self.gap, 100.0) / 50.0, self.speed / 30.0, self.lead / 30.0, self.fuel]
+            return np.array(obs, dtype=np.float32)
+
+        def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:  # type: ignore[type-arg]
+            accel = {BRAKE: -3.0, COAST: 0.0, ACCELERATE: 2.0}[int(action)]
+            self.speed = float(np.clip(self.speed + accel, 0.0, 35.0))
+            self.lead = float(np.clip(self.lead + self.np_random.normal(0.0, 1.5), 10.0, 28.0))
+            self.gap += self.lead - self.speed
+            self.fuel = max(0.0, self.fuel - (0.01 if int(action) == ACCELERATE else 0.002))
+            self.t += 1
+            crashed = self.gap <= 0.0
+            reward = self.speed / 30.0  # time: the faster, the further
+            reward -= 0.05 if int(action) == ACCELERATE else 0.0  # fuel
+            reward -= 0.5 if self.gap < 1.0 * self.speed else 0.0  # safety: under a 1 s time gap
+            reward -= 10.0 if crashed else 0.0
+            return self._observe(), reward, crashed, self.t >= STEPS, {}
+
+    return ConvoyEnv
 
 
 def keep_distance(observation: Any, action: Any) -> Any:
@@ -94,11 +102,16 @@ def rollout(env: ShieldedEnv, policy: nn.Module, episodes: int, seed: int) -> tu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=60)
     parser.add_argument("--episodes", type=int, default=8, help="Episodes per update.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    try:
+        ConvoyEnv = convoy_env_class()
+        from guarded_rl.integrations.gymnasium import ShieldedEnv, record_episodes
+    except ModuleNotFoundError as exc:
+        sys.exit(f"driving.py needs {exc.name}: pip install 'guarded-rl[gymnasium]'")
 
     torch.manual_seed(args.seed)
     env = ShieldedEnv(ConvoyEnv(), keep_distance, penalty=-1.0)

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset
-from trl import GRPOConfig, GRPOTrainer
 
 from guarded_rl import GatePolicy, GuardPolicy, SQLiteFeedbackStore  # guard
 from guarded_rl.demo.users import Population
@@ -38,12 +37,17 @@ CONSENT_TEXT = "Your ratings may be used to train the headline model."
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     default_out = Path("runs") / datetime.now().strftime("trl-%Y%m%d-%H%M%S-%f")
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args()
+    try:  # the `trl` extra; imported here so that `--help` works without it
+        from datasets import Dataset
+        from trl import GRPOConfig, GRPOTrainer
+    except ModuleNotFoundError as exc:
+        sys.exit(f"trl_grpo.py needs {exc.name}: pip install 'guarded-rl[trl]'")
 
     torch.manual_seed(args.seed)
     model, tokenizer = load_causal_lm()  # the embedded default model

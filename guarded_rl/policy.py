@@ -1,4 +1,4 @@
-"""Guard policy files (`policies/*.toml`) as strict pydantic models.
+"""Guard policy files (`guarded_rl/policies/*.toml`, or any TOML file) as strict pydantic models.
 
 A policy says what the guards enforce: which safety filters screen output, which consent
 purpose feedback must be covered by, how the learner may move, what the gate approves on its
@@ -23,6 +23,9 @@ from pydantic import (
 )
 
 from guarded_rl.errors import InputError, PolicyError
+
+#: The policies shipped inside the package (a wheel has no checkout to read them from).
+SHIPPED_DIR = Path(__file__).resolve().parent / "policies"
 
 BUILTIN_FILTERS = ("profanity", "threat", "pii", "blocklist", "detoxify")
 DEFAULT_CONSENT_TEXT = (
@@ -301,11 +304,34 @@ class GuardPolicy(_Strict):
     audit: AuditPolicy = AuditPolicy()
 
 
+def shipped_policies() -> list[str]:
+    """Names of the policies shipped in the package (`default`, `strict`, ...)."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.toml"))
+
+
+def resolve_policy_path(path: str | Path) -> Path:
+    """A bare name (`strict`: no directory, no suffix) is a shipped policy; anything else is a
+    file path. A file named like a shipped policy is reached as `./strict`."""
+    text = str(path)
+    if "/" in text or "\\" in text or Path(text).suffix or text in ("", ".", ".."):
+        return Path(path)
+    names = shipped_policies()
+    if text not in names:
+        raise PolicyError(
+            "no such shipped policy",
+            field="policy",
+            got=text,
+            expected=f"a policy file path or one of: {', '.join(names)}",
+        )
+    return SHIPPED_DIR / f"{text}.toml"
+
+
 def load_policy(path: str | Path | None = None) -> GuardPolicy:
-    """Read and validate a policy file; `None` gives the defaults (`policies/default.toml`)."""
+    """Read and validate a policy file or a shipped policy by name (`strict`); `None` gives
+    the defaults (the shipped `default`)."""
     if path is None:
         return GuardPolicy()
-    path = Path(path)
+    path = resolve_policy_path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -1,4 +1,4 @@
-"""Write `tests/data/safety_eval.jsonl`, the labelled set the safety screen is evaluated on.
+"""Write `guarded_rl/safety/data/safety_eval.jsonl`, the labelled set the safety screen is run on.
 
 Labels: `toxic` (with `category` insult / threat / obscene, and `variant` = the evasion applied,
 `none` for the plain line), `benign`, `tricky` (benign text with words that trip naive
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "safety_eval.jsonl"
+OUT = Path(__file__).resolve().parents[1] / "guarded_rl" / "safety" / "data" / "safety_eval.jsonl"
 
 # (text, offensive word in it, category)
 TOXIC = [

@@ -47,8 +47,12 @@ class VerifyReport:
 
 
 def verify_run(
-    run_dir: str | Path, *, public_key: Path | None = None, anchor: Path | None = None
+    run_dir: str | Path,
+    *,
+    public_key: Path | None = None,
+    anchor: Path | SignedHead | None = None,
 ) -> VerifyReport:
+    """Verify a run directory; `anchor` is an earlier head's file or the parsed head itself."""
     run_dir = Path(run_dir)
     log_path = run_dir / "audit.jsonl"
     if not run_dir.is_dir():
@@ -136,7 +140,8 @@ def verify_run(
         problem = _check_anchor(anchor, key, scan.hashes)
         if problem is not None:
             return report.fail("anchor", problem)
-        report.notes.append(f"extends anchor {anchor}")
+        shown = anchor if isinstance(anchor, Path) else f"of {anchor.tree_size} entries"
+        report.notes.append(f"extends anchor {shown}")
     return report
 
 
@@ -192,11 +197,14 @@ def _check_decisions(run_dir: Path, lines: list[bytes], report: VerifyReport) ->
     return None
 
 
-def _check_anchor(anchor: Path, key: object, hashes: list[str]) -> str | None:
-    try:
-        earlier: SignedHead = read_head(anchor)
-    except AuditError as exc:
-        return exc.one_line()
+def _check_anchor(anchor: Path | SignedHead, key: object, hashes: list[str]) -> str | None:
+    if isinstance(anchor, SignedHead):
+        earlier = anchor
+    else:
+        try:
+            earlier = read_head(anchor)
+        except AuditError as exc:
+            return exc.one_line()
     if not verify_head(earlier, key):  # type: ignore[arg-type]
         return "anchor's signature does not verify with the public key"
     if earlier.tree_size > len(hashes):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from importlib import metadata
+from typing import Any
 
 import click
 import typer
@@ -27,6 +29,47 @@ from guarded_rl.cli import (
 )
 from guarded_rl.errors import GuardedRLError
 
+
+def _flags_show_no_type() -> None:
+    """Draw flags without a type in the help.
+
+    typer >= 0.26 renders its rich help with each option's type and gives flags, which take no
+    value, the type `<bool>` (`--json <bool>` reads as if a value were expected); its plain
+    help already leaves flags bare. Older typers have no `display_type_rich`: nothing to do.
+    """
+    option = getattr(getattr(typer, "core", None), "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None or getattr(shown, "flags_bare", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if self.is_flag and not self.count and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich.flags_bare = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_flags_show_no_type()
+
+
+def package_version() -> str:
+    """The installed distribution's version (a source tree without one: the package's own)."""
+    try:
+        return metadata.version("guarded-rl")
+    except metadata.PackageNotFoundError:
+        import guarded_rl
+
+        return guarded_rl.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"guarded-rl {package_version()}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="guarded-rl",
     help="Guarded learning from feedback: safety, consent, bias checks, approval and audit "
@@ -35,6 +78,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed version and exit.",
+    ),
+) -> None:
+    """Options of `guarded-rl` itself (the help text is the app's)."""
+
+
 app.command("run")(run_cmd.run)
 app.command("screen")(screen_cmd.screen)
 app.command("replay")(replay_cmd.replay)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from guarded_rl.errors import InputError, IntegrityError
+from guarded_rl.errors import AuditError, InputError, IntegrityError
+
+if TYPE_CHECKING:
+    from guarded_rl.audit.head import SignedHead
+
+#: A signed head is about 300 bytes; anything far larger is not one.
+MAX_ANCHOR_BYTES = 64 * 1024
 
 app = typer.Typer(help="Prove, read and explain a run's audit log.", no_args_is_help=True)
 
@@ -18,8 +25,11 @@ RunDir = typer.Argument(..., help="The run directory.")
 @app.command("verify")
 def verify(
     run_dir: Path = RunDir,
-    anchor: Path | None = typer.Option(  # noqa: B008
-        None, "--anchor", help="An earlier audit.head kept elsewhere: the log must extend it."
+    anchor: str | None = typer.Option(
+        None,
+        "--anchor",
+        help="An earlier head kept elsewhere, as a file or as the JSON text `audit head` "
+        "printed: the log must extend it.",
     ),
     public_key: Path | None = typer.Option(  # noqa: B008
         None, "--public-key", help="Public key PEM from an independent copy (default: audit.pub)."
@@ -28,7 +38,7 @@ def verify(
     """Check chain, Merkle root, head signature, checkpoints (exit 0 intact, 3 not, 2 usage)."""
     from guarded_rl.audit.verify import verify_run
 
-    report = verify_run(run_dir, public_key=public_key, anchor=anchor)
+    report = verify_run(run_dir, public_key=public_key, anchor=_anchor(anchor))
     if not report.ok:
         raise IntegrityError(f"verification failed at {report.failure}", file=str(run_dir))
     notes = f"; {'; '.join(report.notes)}" if report.notes else ""
@@ -37,6 +47,54 @@ def verify(
         f"{report.signed_size} (root {report.root_hash[:16]}), {report.checkpoints} checkpoint "
         f"references verified, {report.decisions} reviewer signature(s) verified{notes}"
     )
+
+
+#: What `--anchor` takes, for its errors.
+ANCHOR_EXPECTED = "an earlier audit.head file, or the JSON text `guarded-rl audit head` printed"
+
+
+def _anchor(value: str | None) -> SignedHead | None:
+    """`--anchor`: JSON text when it starts with `{`, else a file; either must parse as a head.
+
+    An anchor that cannot be read is a usage error (exit 2); one that parses but does not match
+    the log is a verification failure (exit 3).
+    """
+    from guarded_rl.audit.head import SignedHead
+
+    if value is None:
+        return None
+    if value.lstrip().startswith("{"):
+        text, source = value, "--anchor"
+    else:
+        path = Path(value)
+        if not path.is_file():
+            what = "no such anchor file" if not path.exists() else "anchor is not a regular file"
+            raise InputError(what, field="--anchor", got=value, expected=ANCHOR_EXPECTED)
+        try:
+            text = read_text_limited(path, limit=MAX_ANCHOR_BYTES)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise InputError(
+                f"cannot read anchor: {reason}", field="--anchor", got=value,
+                expected=ANCHOR_EXPECTED,
+            ) from None  # fmt: skip
+        source = f"--anchor {value}"
+    try:
+        return SignedHead.from_json(text, source=source)
+    except AuditError as exc:
+        raise InputError(exc.message, file=exc.file, expected=ANCHOR_EXPECTED) from None
+
+
+def read_text_limited(path: Path, *, limit: int) -> str:
+    """A small text file's contents; a larger one is refused, not read whole."""
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(
+            f"anchor is larger than {limit} bytes", field="--anchor", got=str(path),
+            expected=ANCHOR_EXPECTED,
+        )  # fmt: skip
+    return data.decode("utf-8")
 
 
 @app.command("head")

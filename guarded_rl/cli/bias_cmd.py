@@ -33,7 +33,7 @@ def probe(
         None, "--model", help="A save_pretrained directory or hub id (default: the demo model)."
     ),
     suite: Path | None = typer.Option(  # noqa: B008
-        None, "--suite", help="Probe suite TOML (default: policies/probes/default.toml)."
+        None, "--suite", help="Probe suite TOML (default: the shipped suite)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling (same seed, same samples)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),

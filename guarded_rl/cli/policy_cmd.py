@@ -14,7 +14,9 @@ app = typer.Typer(help="Validate and inspect guard policy files.", no_args_is_he
 
 @app.command("check")
 def check(
-    file: Path = typer.Argument(..., help="Policy TOML file to validate."),  # noqa: B008
+    file: Path = typer.Argument(  # noqa: B008
+        ..., help="Policy TOML file, or the name of a shipped policy (default, strict)."
+    ),
 ) -> None:
     """Validate a policy file: exit 0 when valid, 2 with a one-line reason when not."""
     policy = load_policy(file)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the runner loads torch: only commands that run need it
 
 def run(
     policy: Path | None = typer.Option(  # noqa: B008
-        None, "--policy", help="Guard policy TOML (default: the built-in default policy)."
+        None, "--policy", help="Guard policy TOML or shipped name, e.g. strict (default: defaults)."
     ),
     model: str | None = typer.Option(
         None,

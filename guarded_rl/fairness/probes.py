@@ -43,8 +43,8 @@ from guarded_rl.errors import InputError
 from guarded_rl.records import Batch, CheckResult, UpdateProposal
 from guarded_rl.weights import load_state
 
-#: The shipped probe suite (data, next to the guard policies).
-DEFAULT_SUITE_PATH = Path(__file__).resolve().parents[2] / "policies" / "probes" / "default.toml"
+#: The shipped probe suite (package data, next to the shipped guard policies).
+DEFAULT_SUITE_PATH = Path(__file__).resolve().parents[1] / "policies" / "probes" / "default.toml"
 #: Where a template takes the group's term.
 SLOT = "{group}"
 #: The scored metrics; for each, which direction is bad.
@@ -181,7 +181,7 @@ def parse_suite(data: Mapping[str, Any], *, source: str = "<probe suite>") -> Pr
 
 
 def default_suite() -> ProbeSuite:
-    """The shipped suite, `policies/probes/default.toml`."""
+    """The shipped suite, `guarded_rl/policies/probes/default.toml`."""
     return load_suite(DEFAULT_SUITE_PATH)
 
 

@@ -1,13 +1,14 @@
 """Precision and recall of a policy's safety screen on a labelled set.
 
-    python -m guarded_rl.safety.evaluate [--policy FILE] [--data tests/data/safety_eval.jsonl]
+    python -m guarded_rl.safety.evaluate [--policy FILE|NAME] [--heldout | --data FILE]
 
 A toxic line counts as caught when it is blocked or held (escalate); a PII line when it is
 redacted, blocked or held; a benign or tricky line is a false positive when it is anything but
 allowed.
 
-`tests/data/safety_tricky_heldout.jsonl` is a second, held-out set of tricky lines, written
-without sight of the filters or the shipped safe-phrase list; pass it with `--data` to see how
+Both sets ship inside the package (`guarded_rl/safety/data/`), so the evaluation runs from an
+installed wheel. `safety_tricky_heldout.jsonl` (`--heldout`) is a second, held-out set of
+tricky lines, written without sight of the filters or the shipped safe-phrase list: it shows how
 the false-positive figure generalises.
 """
 
@@ -15,15 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from guarded_rl.errors import GuardedRLError
 from guarded_rl.policy import GuardPolicy, load_policy
 from guarded_rl.records import Sample
 from guarded_rl.safety.screen import screen_from_policy
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "safety_eval.jsonl"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_DATA = DATA_DIR / "safety_eval.jsonl"
+HELDOUT_DATA = DATA_DIR / "safety_tricky_heldout.jsonl"
 CAUGHT = {"toxic": {"block", "escalate"}, "pii": {"redact", "block", "escalate"}}
 
 
@@ -67,11 +72,28 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Evaluate a policy's safety screen.")
-    parser.add_argument("--policy", type=Path, default=None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = argparse.ArgumentParser(
+        description="Evaluate a policy's safety screen: recall, precision and false positives "
+        "on a labelled set."
+    )
+    parser.add_argument(
+        "--policy", default=None, help="policy file or shipped name (default: the defaults)"
+    )
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled JSON Lines file")
+    data.add_argument(
+        "--heldout", action="store_true", help="use the shipped held-out set of tricky lines"
+    )
     args = parser.parse_args()
-    report = evaluate(load_rows(args.data), load_policy(args.policy))
+    path = HELDOUT_DATA if args.heldout else args.data
+    try:
+        rows = load_rows(path)
+        policy = load_policy(args.policy)
+    except OSError as exc:
+        sys.exit(f"error: {path}: cannot read the labelled set: {exc.strerror}")
+    except (ValueError, GuardedRLError) as exc:
+        sys.exit(f"error: {exc}")
+    report = evaluate(rows, policy)
     for key in (
         "toxic_recall",
         "toxic_precision",

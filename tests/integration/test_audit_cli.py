@@ -249,6 +249,29 @@ def test_anchor_proves_the_log_only_grew(cli, run_copy: Path, tmp_path: Path) ->
     _failed_at(cli("audit", "verify", str(run_copy), "--anchor", str(anchor)), "anchor")
 
 
+def test_anchor_may_be_the_heads_json_text(cli, run_copy: Path) -> None:
+    head = cli("audit", "head", str(run_copy)).stdout
+    verified = cli("audit", "verify", str(run_copy), "--anchor", head)
+    assert verified.returncode == 0, verified.stderr
+    assert "extends anchor" in verified.stdout
+    forged = json.loads(head) | {"tree_size": 1}
+    _failed_at(cli("audit", "verify", str(run_copy), "--anchor", json.dumps(forged)), "anchor")
+
+
+@pytest.mark.parametrize(
+    ("anchor", "says"),
+    [("no-such.head", "no such anchor file"), ('{"tree_size": 1', "not valid JSON")],
+)
+def test_an_unusable_anchor_is_a_one_line_usage_error(
+    cli, run_copy: Path, anchor: str, says: str
+) -> None:
+    result = cli("audit", "verify", str(run_copy), "--anchor", anchor)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--anchor" in lines[0] and says in lines[0], result.stderr
+    assert "audit head" in lines[0]  # says what it takes
+
+
 def test_torn_tail_is_reported_and_repaired(cli, run_copy: Path) -> None:
     lines = _lines(run_copy)
     with (run_copy / "audit.jsonl").open("ab") as fh:

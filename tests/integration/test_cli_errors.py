@@ -8,7 +8,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_policy_check_accepts_the_shipped_policies(cli) -> None:
-    for policy in sorted((REPO / "policies").glob("*.toml")):
+    for policy in sorted((REPO / "guarded_rl" / "policies").glob("*.toml")):
         result = cli("policy", "check", str(policy))
         assert result.returncode == 0, result.stderr
         assert "ok" in result.stdout

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -202,3 +206,46 @@ def test_readme_snippets_are_the_code_that_runs() -> None:
             ]
             assert starts, f"{path}: README snippet lines not in the example:\n" + "\n".join(chunk)
             at = starts[0] + len(chunk)
+
+
+def _example(name: str, *args: str, block: str | None = None, cwd: Path | None = None):
+    """Run an example; `block` makes that module fail to import, as when it is not installed."""
+    env = dict(os.environ)
+    if block is not None:
+        assert cwd is not None
+        stub = cwd / "blocked"
+        stub.mkdir(exist_ok=True)
+        message = f"No module named {block!r}"
+        (stub / f"{block}.py").write_text(
+            f"raise ModuleNotFoundError({message!r}, name={block!r})\n"
+        )
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(stub), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True, text=True, timeout=300, env=env, cwd=cwd,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_example_help_gives_the_docstrings_first_paragraph_whole(name: str) -> None:
+    result = _example(name, "--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    description = " ".join(result.stdout.split("\n\n")[1].split())
+    doc = ast.get_docstring(ast.parse((EXAMPLES / name).read_text(encoding="utf-8")))
+    assert doc
+    assert description == " ".join(doc.split("\n\n")[0].split())
+    assert description.endswith("."), description
+
+
+@pytest.mark.parametrize(("name", "module"), [("driving.py", "gymnasium"), ("trl_grpo.py", "trl")])
+def test_example_without_its_extra_says_which_to_install(
+    name: str, module: str, tmp_path: Path
+) -> None:
+    helped = _example(name, "--help", block=module, cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr[-2000:]
+    assert "usage:" in helped.stdout
+    result = _example(name, block=module, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert module in lines[0] and f"pip install 'guarded-rl[{module}]'" in lines[0], lines[0]

@@ -76,7 +76,7 @@ def test_oversight_is_a_gap_without_human_approvals_and_met_with_a_signed_one(
     made = cli("review", "keygen", "--name", "alice", "--reviewers", str(reviewers), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     run_dir = tmp_path / "strict"
-    policy = Path(__file__).resolve().parents[2] / "policies" / "strict.toml"
+    policy = Path(__file__).resolve().parents[2] / "guarded_rl" / "policies" / "strict.toml"
     ran = cli(
         "run", "--policy", str(policy), "--reviewers", str(reviewers), "--cycles", "1",
         "--users", "16", "--operator", "olivia", "--run-dir", str(run_dir),

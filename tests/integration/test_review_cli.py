@@ -15,7 +15,7 @@ import pytest
 from guarded_rl.audit.log import read_log
 
 ROOT = Path(__file__).resolve().parents[2]
-STRICT = ROOT / "policies" / "strict.toml"
+STRICT = ROOT / "guarded_rl" / "policies" / "strict.toml"
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from guarded_rl.policy import (
     parse_policy,
 )
 
-DEFAULT_TOML = Path(__file__).resolve().parents[2] / "policies" / "default.toml"
+DEFAULT_TOML = Path(__file__).resolve().parents[2] / "guarded_rl" / "policies" / "default.toml"
 
 
 def _write(tmp_path: Path, text: str, name: str = "policy.toml") -> Path:
@@ -60,6 +60,27 @@ def test_shipped_default_file_equals_code_defaults() -> None:
     assert shipped.description
     assert shipped.model_copy(update={"description": ""}) == GuardPolicy()
     assert load_policy(str(DEFAULT_TOML)) == shipped
+
+
+def test_shipped_policies_load_by_name() -> None:
+    assert load_policy("strict").name == "strict"
+    assert load_policy(Path("default")) == load_policy(DEFAULT_TOML)
+
+
+def test_unknown_policy_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy("stirct")
+    line = info.value.one_line()
+    assert "policy = 'stirct'" in line and "default, strict" in line and "\n" not in line
+
+
+def test_a_path_is_never_taken_for_a_name(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, 'name = "mine"\n', name="strict")
+    assert load_policy("./strict").name == "mine"
+    assert load_policy("strict").name == "strict"  # the bare name is the shipped policy
+    with pytest.raises(PolicyError, match="no such policy file"):
+        load_policy("strict.toml")
 
 
 def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
