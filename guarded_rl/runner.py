@@ -31,11 +31,11 @@ from guarded_rl.approval.probe_kl import ProbeKLCheck
 from guarded_rl.approval.queue import ReviewDesk, operator_record, operators_of
 from guarded_rl.approval.reviewers import Registry, load_registry
 from guarded_rl.atomic import atomic_write
+from guarded_rl.audit.appendable import run_signing_key
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import (
     generate_signing_key,
     key_id,
-    load_signing_key,
     public_key_pem,
     write_public_key,
 )
@@ -48,7 +48,6 @@ from guarded_rl.audit.signer import (
     HeadSigner,
     default_key_file,
     origin_of,
-    recorded_key_file,
 )
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
@@ -529,7 +528,7 @@ def open_run(
     policy = parse_policy(history.started.get("policy", {}), source=source)
     key = None
     if need_key:
-        key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
+        key = run_signing_key(run_dir, key_file)  # proves the log and that the key is its own
     model, tokenizer = load_causal_lm(config.model)
     checkpoints = CheckpointStore(run_dir / "checkpoints")
     reference = copy.deepcopy(model).eval()

@@ -54,9 +54,24 @@ class HeadSigner:
         self._tree = MerkleAccumulator()
 
     @classmethod
-    def for_run(cls, run_dir: Path, key: Ed25519PrivateKey, run_id: str) -> HeadSigner:
-        """Reopen a run's log (it must verify) for appending, with a signer for its head."""
+    def for_run(
+        cls,
+        run_dir: Path,
+        key: Ed25519PrivateKey,
+        run_id: str,
+        *,
+        allow_unsigned: bool = False,
+    ) -> HeadSigner:
+        """Reopen a run's log for appending, with a signer for its head.
+
+        The one gate of every writer of an existing log: the log must prove against its last
+        signed head and `key` must be the run's recorded key (`appendable`), so a forged history
+        is never re-signed. `allow_unsigned`: `audit repair` re-signing a crash's tail."""
+        from guarded_rl.audit.appendable import check_key, prove_signed_log
+
         run_dir = Path(run_dir)
+        signed = prove_signed_log(run_dir, allow_unsigned=allow_unsigned)
+        check_key(key, signed, source=str(run_dir / "audit.jsonl"))
         return cls(AuditLog(run_dir / "audit.jsonl"), key, origin_of(run_id), run_dir / HEAD_FILE)
 
     def __repr__(self) -> str:  # never show the key
