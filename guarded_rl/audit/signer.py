@@ -39,6 +39,23 @@ def recorded_key_file(run_dir: Path) -> Path:
     return Path(value) if isinstance(value, str) and value else default_key_file(run_dir)
 
 
+def recorded_store_key_file(run_dir: Path) -> Path:
+    """The feedback store's key file `run.toml` names, else the one beside the signing key."""
+    import tomllib
+
+    from guarded_rl.consent.store_key import store_key_path
+
+    run_dir = Path(run_dir)
+    try:
+        data = tomllib.loads((run_dir / "run.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        data = {}
+    value = data.get("run", {}).get("store_key_file")
+    if isinstance(value, str) and value:
+        return Path(value)
+    return store_key_path(recorded_key_file(run_dir))
+
+
 def origin_of(run_id: str) -> str:
     return f"guarded-rl/{run_id}"
 

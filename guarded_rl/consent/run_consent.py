@@ -18,7 +18,7 @@ from typing import Any
 from guarded_rl.audit.appendable import run_signing_key
 from guarded_rl.audit.history import RunHistory
 from guarded_rl.audit.run_lock import run_lock
-from guarded_rl.audit.signer import HeadSigner
+from guarded_rl.audit.signer import HeadSigner, recorded_store_key_file
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256, export_document
 from guarded_rl.errors import InputError
@@ -61,7 +61,7 @@ def open_run_store(
         if writing:  # nothing is written unless the signed log proves and the key is its own
             key = run_signing_key(run_dir, key_file)
         history = RunHistory.load(run_dir)  # the log must verify before we act on or add to it
-        store = SQLiteFeedbackStore(run_dir / STORE_FILE)
+        store = SQLiteFeedbackStore(run_dir / STORE_FILE, key_file=recorded_store_key_file(run_dir))
         try:
             yield RunStore(run_dir, history, store, key)
         finally:

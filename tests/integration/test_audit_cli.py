@@ -432,3 +432,39 @@ def test_another_runs_key_is_refused(
     after = _snapshot(run_copy)
     assert after == before
     assert cli("audit", "verify", str(run_copy)).returncode == 0
+
+
+def test_a_run_keeps_personal_data_private(pristine: Path) -> None:
+    """Run directory 0700, store 0600, its key wrapped by a store key kept with the signing
+    key outside the run directory (issue 15, item 17)."""
+    import stat
+    import tomllib
+
+    from guarded_rl.audit.signer import recorded_store_key_file
+
+    assert stat.S_IMODE(pristine.stat().st_mode) == 0o700
+    for path in pristine.glob("feedback.sqlite*"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    recorded = tomllib.loads((pristine / "run.toml").read_text())["run"]["store_key_file"]
+    store_key = recorded_store_key_file(pristine)
+    assert Path(recorded) == store_key and store_key.is_file()
+    assert pristine not in store_key.parents
+    assert stat.S_IMODE(store_key.stat().st_mode) == 0o600
+
+
+def test_a_swapped_feedback_store_fails_verification(cli, run_copy: Path, tmp_path: Path) -> None:
+    """The store is bound to the run by the id `run_started` records (issue 15, item 23)."""
+    from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
+
+    intact = cli("audit", "verify", str(run_copy))
+    assert intact.returncode == 0 and "not covered by verify: run.toml and summary.json" in (
+        intact.stdout
+    )
+    other = SQLiteFeedbackStore(tmp_path / "other.sqlite")
+    other.close()
+    for stale in run_copy.glob("feedback.sqlite*"):
+        stale.unlink()
+    shutil.copy2(tmp_path / "other.sqlite", run_copy / "feedback.sqlite")
+    result = cli("audit", "verify", str(run_copy))
+    _failed_at(result, "feedback.sqlite")
+    assert "swapped store" in result.stderr

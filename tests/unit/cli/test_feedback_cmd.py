@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guarded_rl.audit.history import RunHistory
+from guarded_rl.audit.signer import recorded_store_key_file
 from guarded_rl.audit.verify import verify_run
 from guarded_rl.cli import feedback_cmd
 from guarded_rl.consent import run_consent
@@ -58,7 +59,9 @@ def _items(run_dir: Path) -> list[str]:
 
 
 def _rows(run_dir: Path) -> int:
-    store = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    store = SQLiteFeedbackStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    )
     try:
         return store.count()
     finally:
