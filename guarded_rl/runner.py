@@ -536,6 +536,8 @@ def open_run(
         config = RunConfig.model_validate(history.started["config"])
     except (ValidationError, KeyError):
         raise InputError("run_started entry lacks a valid run config", file=source) from None
+    # a moved or copied run works in the directory opened, never where it was first written
+    config = config.model_copy(update={"run_dir": str(run_dir)})
     policy = parse_policy(history.started.get("policy", {}), source=source)
     key = None
     if need_key:

@@ -468,3 +468,14 @@ def test_a_swapped_feedback_store_fails_verification(cli, run_copy: Path, tmp_pa
     result = cli("audit", "verify", str(run_copy))
     _failed_at(result, "feedback.sqlite")
     assert "swapped store" in result.stderr
+
+
+def test_resuming_a_copied_run_writes_only_to_the_copy(cli, pristine: Path, run_copy: Path) -> None:
+    """Every path of a resumed run comes from the directory opened (issue 15, item 18)."""
+    before = _snapshot(pristine)
+    resumed = cli("run", "--resume", str(run_copy), "--cycles", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _snapshot(pristine) == before
+    summary = json.loads((run_copy / "summary.json").read_text())
+    assert summary["first_cycle"] == 4 and summary["cycles"] == 1
+    assert cli("audit", "verify", str(run_copy)).returncode == 0
