@@ -46,7 +46,7 @@ from guarded_rl.audit.signer import (
     HEAD_FILE,
     PUBLIC_KEY_FILE,
     HeadSigner,
-    default_key_file,
+    new_default_key_file,
     origin_of,
     recorded_store_key_file,
 )
@@ -709,8 +709,11 @@ def _round(value: float) -> float | None:
 
 
 def new_key_file(run_dir: Path, key_file: str | Path | None, *, field: str) -> Path:
-    """Where a new run's signing key goes (default `RUN_DIR.key`); never over an existing key."""
-    path = Path(key_file) if key_file is not None else default_key_file(run_dir)
+    """Where a new run's signing key goes (default: a new file in the user's key directory,
+    `signer.new_default_key_file`); never over an existing key. Recorded absolute in run.toml
+    so other commands find it from any folder."""
+    path = Path(key_file) if key_file is not None else new_default_key_file(run_dir)
+    path = path.absolute()
     if path.exists():
         raise InputError(
             "signing key file already exists (one key per run)",

@@ -53,12 +53,11 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_copy(pristine: Path, tmp_path: Path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(pristine, target)
-    shutil.copy2(pristine.parent / "run.key", tmp_path / "run.key")
-    toml = (
-        (target / "run.toml")
-        .read_text()
-        .replace(str(pristine.parent / "run.key"), str(tmp_path / "run.key"))
-    )
+    from guarded_rl.audit.signer import recorded_key_file
+
+    key = recorded_key_file(pristine)
+    shutil.copy2(key, tmp_path / "run.key")
+    toml = (target / "run.toml").read_text().replace(str(key), str(tmp_path / "run.key"))
     (target / "run.toml").write_text(toml)
     return target
 
