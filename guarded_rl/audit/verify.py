@@ -207,7 +207,10 @@ def _check_store(run_dir: Path, recorded: object) -> str | None:
     if not path.is_file():
         return f"missing; the run recorded store {recorded}"
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # read-only and leaving no -wal/-shm behind; a live store's WAL is read as it stands
+        live = path.with_name(path.name + "-wal").exists()
+        query = "mode=ro" if live else "immutable=1"
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True)
         try:
             row = db.execute("SELECT value FROM store_secrets WHERE name = 'store_id'").fetchone()
         finally:
