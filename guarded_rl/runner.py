@@ -31,11 +31,11 @@ from guarded_rl.approval.probe_kl import ProbeKLCheck
 from guarded_rl.approval.queue import ReviewDesk, operator_record, operators_of
 from guarded_rl.approval.reviewers import Registry, load_registry
 from guarded_rl.atomic import atomic_write
+from guarded_rl.audit.appendable import run_signing_key
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import (
     generate_signing_key,
     key_id,
-    load_signing_key,
     public_key_pem,
     write_public_key,
 )
@@ -46,13 +46,14 @@ from guarded_rl.audit.signer import (
     HEAD_FILE,
     PUBLIC_KEY_FILE,
     HeadSigner,
-    default_key_file,
+    new_default_key_file,
     origin_of,
-    recorded_key_file,
+    recorded_store_key_file,
 )
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256
+from guarded_rl.consent.store_key import create_store_key, store_key_path
 from guarded_rl.errors import InputError
 from guarded_rl.fairness.data_check import DataBiasCheck
 from guarded_rl.guard import CycleReport, FeedbackSource, Guard
@@ -136,15 +137,20 @@ def run(
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
     deterministic_torch()
     torch.manual_seed(config.seed)
+    store_key_file = store_key_path(key_file)
+    new_key_file(run_dir, store_key_file, field="--key-file")
     run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.chmod(0o700)  # personal data and the run's record: the owner's alone
     with run_lock(run_dir):  # one writer of this run's log at a time
         run = {k: v for k, v in config.model_dump().items() if v is not None}
-        atomic_write(run_dir / "run.toml", run_toml(run, policy, key_file).encode())
+        toml = run_toml(run, policy, key_file, store_key_file)
+        atomic_write(run_dir / "run.toml", toml.encode())
         key = generate_signing_key(key_file)
+        create_store_key(store_key_file)  # with the run's other secrets, outside the store
         write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
         run_id = uuid.uuid4().hex[:16]
 
-        consent = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+        consent = SQLiteFeedbackStore(run_dir / "feedback.sqlite", key_file=store_key_file)
         feedback_source, requests_for, consents = _default_readers(
             config, consent, feedback_source, requests_for, consents
         )
@@ -161,6 +167,7 @@ def run(
             audit,
             reference=reference,
             signer=signer,
+            replay_store=ReplayStore(run_dir / "feedback.sqlite", key_file=store_key_file),
         )
         model_state, optimizer_state = guard.learner.checkpoint_state()
         base_checkpoint = guard.checkpoints.save(model_state, optimizer_state)
@@ -169,6 +176,7 @@ def run(
             config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key
         )
         started["operator"] = operator_record(origin_of(run_id), operator, registry)
+        started["store_id"] = consent.store_id  # binds this feedback store to the run
         entry = audit.append("run_started", started)
         desk = attach_review(guard, origin=origin_of(run_id), operators=operators_of([entry]))
         audit.append(
@@ -219,7 +227,9 @@ def resume(
         live = opened.history.live_sha256()
         state, optimizer = opened.rebuilder.state_for(live)
         opened.learner.restore(state, optimizer)
-        consent = SQLiteFeedbackStore(opened.run_dir / "feedback.sqlite")
+        consent = SQLiteFeedbackStore(
+            opened.run_dir / "feedback.sqlite", key_file=recorded_store_key_file(opened.run_dir)
+        )
         feedback_source, requests_for, _ = _default_readers(config, consent, None, None, None)
         signer = HeadSigner.for_run(opened.run_dir, opened.key, opened.history.started["run_id"])
         audit = signer.log
@@ -526,10 +536,12 @@ def open_run(
         config = RunConfig.model_validate(history.started["config"])
     except (ValidationError, KeyError):
         raise InputError("run_started entry lacks a valid run config", file=source) from None
+    # a moved or copied run works in the directory opened, never where it was first written
+    config = config.model_copy(update={"run_dir": str(run_dir)})
     policy = parse_policy(history.started.get("policy", {}), source=source)
     key = None
     if need_key:
-        key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
+        key = run_signing_key(run_dir, key_file)  # proves the log and that the key is its own
     model, tokenizer = load_causal_lm(config.model)
     checkpoints = CheckpointStore(run_dir / "checkpoints")
     reference = copy.deepcopy(model).eval()
@@ -539,7 +551,9 @@ def open_run(
         torch.set_num_threads(threads)
     deterministic_torch()
     learner = CausalLMLearner(model, tokenizer, policy.learner, reference=reference)
-    replay_store = ReplayStore(run_dir / "feedback.sqlite")
+    replay_store = ReplayStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    )
     rebuilder = StateRebuilder(history, learner, checkpoints, replay_store, learner.propose)
     return OpenRun(
         run_dir,
@@ -695,8 +709,11 @@ def _round(value: float) -> float | None:
 
 
 def new_key_file(run_dir: Path, key_file: str | Path | None, *, field: str) -> Path:
-    """Where a new run's signing key goes (default `RUN_DIR.key`); never over an existing key."""
-    path = Path(key_file) if key_file is not None else default_key_file(run_dir)
+    """Where a new run's signing key goes (default: a new file in the user's key directory,
+    `signer.new_default_key_file`); never over an existing key. Recorded absolute in run.toml
+    so other commands find it from any folder."""
+    path = Path(key_file) if key_file is not None else new_default_key_file(run_dir)
+    path = path.absolute()
     if path.exists():
         raise InputError(
             "signing key file already exists (one key per run)",
@@ -707,12 +724,16 @@ def new_key_file(run_dir: Path, key_file: str | Path | None, *, field: str) -> P
     return path
 
 
-def run_toml(run: dict[str, Any], policy: GuardPolicy, key_file: Path) -> str:
+def run_toml(
+    run: dict[str, Any], policy: GuardPolicy, key_file: Path, store_key_file: Path | None = None
+) -> str:
     """`run.toml`: a readable copy of the run settings and policy (the signed copy is in the
-    log's `run_started`)."""
+    log's `run_started`) and where the run's secrets are (signing key, store key)."""
     import tomli_w
 
     run = {**run, "key_file": str(key_file)}
+    if store_key_file is not None:
+        run["store_key_file"] = str(store_key_file)
     return tomli_w.dumps(_without_none({"run": run, "policy": policy.model_dump()}))
 
 

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import copy
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Runs keep their private keys in the user's key directory ($XDG_DATA_HOME/guarded-rl/keys):
+# point it at a temporary folder so the suite (and every CLI it spawns, which inherits the
+# environment) never writes into the real home.
+_KEYS_HOME = tempfile.mkdtemp(prefix="guarded-rl-test-data-")
+os.environ["XDG_DATA_HOME"] = _KEYS_HOME
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_key_dir() -> object:
+    """Every test runs with XDG_DATA_HOME in a temporary folder (set at import, so session
+    fixtures and subprocesses have it too); removed at the end of the session."""
+    assert os.environ["XDG_DATA_HOME"] == _KEYS_HOME
+    yield _KEYS_HOME
+    shutil.rmtree(_KEYS_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -186,13 +186,13 @@ def submit(
 def _record_locked(
     run_dir: Path, signed: SignedDecision, key_file: Path | None, now: float | None
 ) -> dict[str, Any]:
+    from guarded_rl.audit.appendable import run_signing_key
     from guarded_rl.audit.checkpoints import CheckpointStore
-    from guarded_rl.audit.head import load_signing_key
-    from guarded_rl.audit.signer import HeadSigner, recorded_key_file
+    from guarded_rl.audit.signer import HeadSigner
 
     review = RunReview.read(run_dir, while_written=False)  # nobody else writes now
     review.check(signed, now)
-    key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
+    key = run_signing_key(run_dir, key_file)  # proves the log and that the key is its own
     signer = HeadSigner.for_run(run_dir, key, review.history.started["run_id"])
     try:
         desk = ReviewDesk(

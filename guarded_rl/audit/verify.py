@@ -136,6 +136,10 @@ def verify_run(
     if problem is not None:
         return report
 
+    problem = _check_store(run_dir, json.loads(lines[0])["payload"].get("store_id"))
+    if problem is not None:
+        return report.fail("feedback.sqlite", problem)
+
     if anchor is not None:
         problem = _check_anchor(anchor, key, scan.hashes)
         if problem is not None:
@@ -194,6 +198,33 @@ def _check_decisions(run_dir: Path, lines: list[bytes], report: VerifyReport) ->
         unknown = sorted(signers - listed)
         if unknown:
             report.notes.append(f"decisions by keys not in {reviewers} now: {', '.join(unknown)}")
+    return None
+
+
+def _check_store(run_dir: Path, recorded: object) -> str | None:
+    """The feedback store must be the one the run created (its random id, in `run_started`):
+    a store swapped in from another run (or a rebuilt one) is caught here, not only by replay."""
+    import sqlite3
+
+    if recorded is None:  # a run from before stores had ids
+        return None
+    path = run_dir / "feedback.sqlite"
+    if not path.is_file():
+        return f"missing; the run recorded store {recorded}"
+    try:
+        # read-only and leaving no -wal/-shm behind; a live store's WAL is read as it stands
+        live = path.with_name(path.name + "-wal").exists()
+        query = "mode=ro" if live else "immutable=1"
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True)
+        try:
+            row = db.execute("SELECT value FROM store_secrets WHERE name = 'store_id'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"not a readable feedback store ({exc})"
+    found = bytes(row[0]).decode("ascii", "replace") if row is not None else None
+    if found != recorded:
+        return f"store id {found} is not the store {recorded} this run recorded (swapped store)"
     return None
 
 

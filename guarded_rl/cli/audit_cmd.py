@@ -45,8 +45,18 @@ def verify(
     Console(soft_wrap=True).print(
         f"[green]intact[/green] {run_dir}: {report.entries} entries, signed head covers "
         f"{report.signed_size} (root {report.root_hash[:16]}), {report.checkpoints} checkpoint "
-        f"references verified, {report.decisions} reviewer signature(s) verified{notes}"
+        f"references verified, {report.decisions} reviewer signature(s) verified, feedback "
+        f"store bound to the run{notes}"
     )
+    Console(soft_wrap=True).print(NOT_COVERED)
+
+
+NOT_COVERED = (
+    "not covered by verify: run.toml and summary.json (readable copies; the signed settings "
+    "and outcome are in the log), blobs in checkpoints/ that no checkpoint refers to, and the "
+    "feedback store's contents (only which store it is; `guarded-rl replay` re-checks the "
+    "training inputs)"
+)
 
 
 #: What `--anchor` takes, for its errors.

@@ -46,7 +46,10 @@ def run(
         None, "--resume", help="Continue this run from its live weights (e.g. after a rollback)."
     ),
     key_file: Path | None = typer.Option(  # noqa: B008
-        None, "--key-file", help="Signing key path (new runs: created there; default RUN_DIR.key)."
+        None,
+        "--key-file",
+        help="Signing key path (new runs: created there; default: a new file in "
+        "$XDG_DATA_HOME/guarded-rl/keys/).",
     ),
     operator: str | None = typer.Option(
         None,
@@ -98,6 +101,11 @@ def run(
     if interactive:
         extra = _interactive_sources(console, guard_policy.consent.purpose, prompt)
 
+    if key_file is None:  # chosen here so the user sees where their run's key lives
+        from guarded_rl.audit.signer import new_default_key_file
+
+        key_file = new_default_key_file(directory)
+    console.print(f"signing key: {key_file.absolute()} (mode 0600; keep it away from the run)")
     console.print(
         f"guarded-rl run: policy [bold]{guard_policy.name}[/bold], "
         f"model [bold]{model or 'embedded default'}[/bold], {cycles} cycles, seed {seed} "

@@ -242,13 +242,10 @@ def import_into_run(
 def _import_locked(
     run_dir: Path, path: Path, skip_invalid: bool, key_file: Path | None
 ) -> ImportReport:
-    from guarded_rl.audit.head import load_signing_key
-    from guarded_rl.audit.signer import recorded_key_file
     from guarded_rl.consent.run_consent import append_entries, open_run_store
 
-    with open_run_store(run_dir) as opened:
-        # the import must be logged: fail on a missing or unreadable key before storing rows
-        load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
+    # the import must be logged: a forged log, a missing or wrong key fail before storing rows
+    with open_run_store(run_dir, key_file=key_file, writing=True) as opened:
         report = import_feedback(opened.store, path, skip_invalid=skip_invalid)
     if report.stored or report.refused:
         payload = {
@@ -260,7 +257,7 @@ def _import_locked(
             "subjects": report.subjects,
         }
         entries = [("feedback_imported", payload)]
-        append_entries(run_dir, entries, key_file=key_file, history=opened.history)
+        append_entries(run_dir, entries, key=opened.key, history=opened.history)
     return report
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore, subject_key_label
 from guarded_rl.errors import AuditError
 from guarded_rl.records import Batch, Sample
 
@@ -47,8 +48,14 @@ class ReplayInputsErased(AuditError):
 class ReplayStore:
     """Sealed batches in the run's `feedback.sqlite`, one key per subject."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, key_file: str | Path | None = None) -> None:
+        """`key_file`: the store key, as for `SQLiteFeedbackStore` (the same file: subject keys
+        are stored wrapped by it). Opening the store checks the key before anything else."""
         self.path = str(path)
+        # creates (0600, with its key) or checks the store and its key: one format, one place
+        checked = SQLiteFeedbackStore(path, key_file=key_file)
+        self._store_key = checked._store_key
+        checked.close()
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA secure_delete = ON")  # erased keys do not linger in free pages
         self._db.executescript(_SCHEMA)
@@ -67,9 +74,10 @@ class ReplayStore:
             if not create:
                 return None
             key = AESGCM.generate_key(bit_length=256)
-            self._db.execute("INSERT INTO subject_keys VALUES (?, ?)", (subject, key))
+            wrapped = self._store_key.wrap(key, subject_key_label(subject))
+            self._db.execute("INSERT INTO subject_keys VALUES (?, ?)", (subject, wrapped))
         else:
-            key = bytes(row[0])
+            key = self._store_key.unwrap(bytes(row[0]), subject_key_label(subject), store=self.path)
         self._keys[subject] = key
         return key
 

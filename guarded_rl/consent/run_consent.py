@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guarded_rl.audit.head import load_signing_key
+from guarded_rl.audit.appendable import run_signing_key
 from guarded_rl.audit.history import RunHistory
 from guarded_rl.audit.run_lock import run_lock
-from guarded_rl.audit.signer import HeadSigner, recorded_key_file
+from guarded_rl.audit.signer import HeadSigner, recorded_store_key_file
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256, export_document
 from guarded_rl.errors import InputError
@@ -34,6 +34,7 @@ class RunStore:
     run_dir: Path
     history: RunHistory
     store: SQLiteFeedbackStore
+    key: Any = None  # the run's signing key, when opened for writing
 
     @property
     def policy(self) -> Any:
@@ -42,8 +43,11 @@ class RunStore:
 
 
 @contextmanager
-def open_run_store(run_dir: str | Path) -> Iterator[RunStore]:
-    """The run's feedback store, after its audit log has verified."""
+def open_run_store(
+    run_dir: str | Path, *, key_file: Path | None = None, writing: bool = False
+) -> Iterator[RunStore]:
+    """The run's feedback store, after its audit log has verified (`writing`: against its
+    signed head, with the run's own key loaded, before the store is touched)."""
     run_dir = Path(run_dir)
     if not (run_dir / STORE_FILE).is_file():
         raise InputError(
@@ -53,10 +57,13 @@ def open_run_store(run_dir: str | Path) -> Iterator[RunStore]:
             expected="a directory written by `guarded-rl run`",
         )
     with run_lock(run_dir):  # no live run or other command may write meanwhile
+        key = None
+        if writing:  # nothing is written unless the signed log proves and the key is its own
+            key = run_signing_key(run_dir, key_file)
         history = RunHistory.load(run_dir)  # the log must verify before we act on or add to it
-        store = SQLiteFeedbackStore(run_dir / STORE_FILE)
+        store = SQLiteFeedbackStore(run_dir / STORE_FILE, key_file=recorded_store_key_file(run_dir))
         try:
-            yield RunStore(run_dir, history, store)
+            yield RunStore(run_dir, history, store, key)
         finally:
             store.close()
 
@@ -67,14 +74,17 @@ def append_entries(
     *,
     key_file: Path | None = None,
     history: RunHistory | None = None,
+    key: Any = None,
 ) -> None:
     """Append entries to the run's log and sign a new head over them. `history`: the log as
-    already verified under the same lock (not read and verified a second time)."""
+    already verified under the same lock (not read and verified a second time); `key`: the
+    run's key as `open_run_store(writing=True)` loaded it."""
     run_dir = Path(run_dir)
     with run_lock(run_dir):
         if history is None:
             history = RunHistory.load(run_dir)
-        key = load_signing_key(Path(key_file) if key_file else recorded_key_file(run_dir))
+        if key is None:
+            key = run_signing_key(run_dir, key_file)
         signer = HeadSigner.for_run(run_dir, key, history.started["run_id"])
         try:
             for kind, payload in entries:
@@ -93,7 +103,7 @@ def grant(
 ) -> dict[str, Any]:
     """Record a person's consent for `purposes` under the run policy's consent text."""
     with run_lock(run_dir):  # store work and its log entries as one operation
-        with open_run_store(run_dir) as opened:
+        with open_run_store(run_dir, key_file=key_file, writing=True) as opened:
             text_sha256 = consent_text_sha256(opened.policy.consent.consent_text)
             subject = opened.store.grant(user_id, purposes, text_sha256=text_sha256)
         payload = {
@@ -102,7 +112,7 @@ def grant(
             "consent_text_sha256": text_sha256,
         }
         entries = [("consent_granted", payload)]
-        append_entries(run_dir, entries, key_file=key_file, history=opened.history)
+        append_entries(run_dir, entries, key=opened.key, history=opened.history)
         return payload
 
 
@@ -114,7 +124,7 @@ def revoke(
 ) -> dict[str, Any]:
     """Withdraw every consent of a person and erase their data; list the updates it trained."""
     with run_lock(run_dir):  # store work and its log entries as one operation
-        with open_run_store(run_dir) as opened:
+        with open_run_store(run_dir, key_file=key_file, writing=True) as opened:
             store = opened.store
             subject = store.pseudonym(user_id)
             if not store.known_subject(subject):
@@ -147,7 +157,7 @@ def revoke(
             "rollback_target": max(earlier) if earlier else None,
         }
         entries = [("consent_revoked", revoked), ("erasure", erased)]
-        append_entries(run_dir, entries, key_file=key_file, history=opened.history)
+        append_entries(run_dir, entries, key=opened.key, history=opened.history)
         return erased
 
 
@@ -203,7 +213,7 @@ def purge(
 ) -> dict[str, Any]:
     """Delete feedback older than the retention period (the run policy's by default)."""
     with run_lock(run_dir):  # store work and its log entries as one operation
-        with open_run_store(run_dir) as opened:
+        with open_run_store(run_dir, key_file=key_file, writing=True) as opened:
             days = retention_days
             if days is None:
                 days = opened.policy.consent.retention_days
@@ -216,7 +226,7 @@ def purge(
             removed = opened.store.purge_expired(days)
         payload = {"retention_days": days, "feedback_rows": removed}
         entries = [("retention_purge", payload)]
-        append_entries(run_dir, entries, key_file=key_file, history=opened.history)
+        append_entries(run_dir, entries, key=opened.key, history=opened.history)
         return payload
 
 

@@ -1,9 +1,11 @@
 """The default feedback store: one SQLite file (WAL) per run, every sqlite call in this module.
 
-Tables: `store_secrets` (the pseudonym HMAC key), `subject_keys` (one AES-256 key per subject,
-shared with the sealed replay inputs), `subjects` (the external id, sealed), `consent` (the
-ledger), `items` (what was shown, so imported feedback can only name real items) and
-`feedback` (pseudonym, item, reward, purposes at collection, personal fields sealed).
+Tables: `store_secrets` (the pseudonym HMAC key, and the store's random id), `subject_keys`
+(one AES-256 key per subject, shared with the sealed replay inputs; these keys and the HMAC key
+are stored wrapped by the store key, a 0600 file outside the database: `store_key`),
+`subjects` (the external id, sealed), `consent` (the ledger), `items` (what was shown, so
+imported feedback can only name real items) and `feedback` (pseudonym, item, reward,
+purposes at collection, personal fields sealed).
 
 Writes run in `BEGIN IMMEDIATE` transactions, so several processes can record into one store
 at once; consent is re-checked inside the same transaction that writes, so a revocation
@@ -36,6 +38,7 @@ from guarded_rl.consent.store import (
     Erasure,
     StoredFeedback,
 )
+from guarded_rl.consent.store_key import create_private_file, open_store_key
 from guarded_rl.errors import AuditError, ConsentError, InputError
 from guarded_rl.records import Feedback
 
@@ -63,14 +66,25 @@ CREATE INDEX IF NOT EXISTS feedback_by_cycle ON feedback (cycle);
 CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (recorded_at);
 """
 _PSEUDONYM_KEY = "pseudonym_hmac_sha256"
+STORE_ID = "store_id"
 _CHUNK = 500  # bound parameters per IN (...) query
 
 
 class SQLiteFeedbackStore:
     """Consent ledger and feedback in one SQLite file (`:memory:` for tests)."""
 
-    def __init__(self, path: str | Path = ":memory:", *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        timeout: float = 30.0,
+        key_file: str | Path | None = None,
+    ) -> None:
+        """`key_file`: the store key that wraps every key inside the database (a run's is
+        recorded in `run.toml`; default `<path>.key`, created with a new store)."""
         self.path = str(path)
+        if self.path != ":memory:":
+            create_private_file(Path(self.path))  # 0600 before SQLite writes a byte
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except sqlite3.OperationalError as exc:
@@ -87,14 +101,27 @@ class SQLiteFeedbackStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
-            self._db.execute(
-                "INSERT OR IGNORE INTO store_secrets VALUES (?, ?)",
-                (_PSEUDONYM_KEY, os.urandom(32)),
+            wrapped = _secret(self._db, _PSEUDONYM_KEY)
+            self._store_key = open_store_key(
+                self.path, Path(key_file) if key_file else None, new_store=wrapped is None
             )
-        row = self._db.execute(
-            "SELECT value FROM store_secrets WHERE name = ?", (_PSEUDONYM_KEY,)
-        ).fetchone()
-        self._pseudonym_key = bytes(row[0])
+            if wrapped is None:
+                wrapped = self._store_key.wrap(os.urandom(32), _PSEUDONYM_KEY)
+                self._db.execute(
+                    "INSERT INTO store_secrets VALUES (?, ?)", (_PSEUDONYM_KEY, wrapped)
+                )
+                self._db.execute(
+                    "INSERT OR IGNORE INTO store_secrets VALUES (?, ?)",
+                    (STORE_ID, os.urandom(16).hex().encode()),
+                )
+        self._pseudonym_key = self._store_key.unwrap(wrapped, _PSEUDONYM_KEY, store=self.path)
+
+    @property
+    def store_id(self) -> str | None:
+        """A random id given to the store at creation: `run_started` records it, so
+        `audit verify` notices a swapped store."""
+        value = _secret(self._db, STORE_ID)
+        return value.decode("ascii", "replace") if value is not None else None
 
     def close(self) -> None:
         self._db.close()
@@ -238,11 +265,14 @@ class SQLiteFeedbackStore:
             "SELECT key FROM subject_keys WHERE subject = ?", (subject,)
         ).fetchone()
         if row is not None:
-            return bytes(row[0])
+            return self._store_key.unwrap(
+                bytes(row[0]), subject_key_label(subject), store=self.path
+            )
         if not create:
             return None
         key = AESGCM.generate_key(bit_length=256)
-        self._db.execute("INSERT INTO subject_keys VALUES (?, ?)", (subject, key))
+        wrapped = self._store_key.wrap(key, subject_key_label(subject))
+        self._db.execute("INSERT INTO subject_keys VALUES (?, ?)", (subject, wrapped))
         return key
 
     # -- items and feedback -----------------------------------------------------------------
@@ -523,3 +553,13 @@ def _id_aad(subject: str) -> bytes:
 
 def _row_aad(subject: str, feedback_id: str) -> bytes:
     return f"guarded-rl/feedback/{subject}/{feedback_id}".encode()
+
+
+def subject_key_label(subject: str) -> str:
+    """What a wrapped subject key is bound to (shared with `replay_store`)."""
+    return f"subject_key:{subject}"
+
+
+def _secret(db: sqlite3.Connection, name: str) -> bytes | None:
+    row = db.execute("SELECT value FROM store_secrets WHERE name = ?", (name,)).fetchone()
+    return bytes(row[0]) if row is not None else None

@@ -53,12 +53,11 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_copy(pristine: Path, tmp_path: Path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(pristine, target)
-    shutil.copy2(pristine.parent / "run.key", tmp_path / "run.key")
-    toml = (
-        (target / "run.toml")
-        .read_text()
-        .replace(str(pristine.parent / "run.key"), str(tmp_path / "run.key"))
-    )
+    from guarded_rl.audit.signer import recorded_key_file
+
+    key = recorded_key_file(pristine)
+    shutil.copy2(key, tmp_path / "run.key")
+    toml = (target / "run.toml").read_text().replace(str(key), str(tmp_path / "run.key"))
     (target / "run.toml").write_text(toml)
     return target
 
@@ -318,3 +317,187 @@ def test_show_and_explain(cli, run_copy: Path) -> None:
     assert as_json["bias"]["data"]["passed"] is True
     missing = cli("audit", "explain", str(run_copy), "99")
     assert missing.returncode == 2 and "UPDATE" in missing.stderr
+
+
+# -- writers refuse a forged history (they must not launder it by re-signing) ---------------
+
+
+def _forge(run_dir: Path, seq: int) -> None:
+    """What an attacker without the key can do: change an entry's payload and recompute the
+    plain SHA-256 chain from there on (the signed head is left as it was)."""
+    import hashlib
+
+    out, prev = [], None
+    for i, raw in enumerate(_lines(run_dir)):
+        entry = json.loads(raw)
+        if i == seq:
+            entry["payload"]["forged"] = True
+        if prev is not None:
+            entry["prev"] = prev
+        if i >= seq:
+            body = entry_body(i, entry["ts"], entry["type"], entry["payload"], entry["prev"])
+            digest = hashlib.sha256(body).hexdigest()
+            raw = b'{"hash":"' + digest.encode() + b'",' + body[1:] + b"\n"
+            prev = digest
+        out.append(raw)
+    _write(run_dir, out)
+
+
+def _snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(run_dir)): p.read_bytes()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("consent", "grant", "{run}", "--user", "newcomer", "--purpose", "training"),
+        ("consent", "purge", "{run}", "--days", "1"),
+        ("run", "--resume", "{run}", "--cycles", "1"),
+        ("audit", "repair", "{run}"),
+    ],
+    ids=["consent-grant", "consent-purge", "run-resume", "audit-repair"],
+)
+def test_writers_refuse_a_forged_history(cli, run_copy: Path, command: tuple[str, ...]) -> None:
+    _forge(run_copy, 2)
+    assert "Merkle root" in cli("audit", "verify", str(run_copy)).stderr
+    before = _snapshot(run_copy)
+    result = cli(*(part.format(run=run_copy) for part in command))
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "signed head" in result.stderr or "Merkle root" in result.stderr
+    assert _snapshot(run_copy) == before  # nothing written, nothing cut
+    assert cli("audit", "verify", str(run_copy)).returncode == 3
+
+
+def test_repair_refuses_a_forged_history_with_an_appended_entry(cli, run_copy: Path) -> None:
+    """The laundering of issue 15: rewrite, re-chain, append one more chained entry; repair
+    must not re-sign it all."""
+    import hashlib
+
+    _forge(run_copy, 2)
+    last = json.loads(_lines(run_copy)[-1])
+    seq = len(_lines(run_copy))
+    body = entry_body(seq, last["ts"] + 1, "run_resumed", {"forged": True}, last["hash"])
+    line = b'{"hash":"' + hashlib.sha256(body).hexdigest().encode() + b'",' + body[1:] + b"\n"
+    with (run_copy / "audit.jsonl").open("ab") as fh:
+        fh.write(line)
+    before = _snapshot(run_copy)
+    result = cli("audit", "repair", str(run_copy))
+    assert result.returncode == 3 and "refusing" in result.stderr, result.stderr
+    assert _snapshot(run_copy) == before
+
+
+def test_repair_never_cuts_a_signed_line(cli, run_copy: Path) -> None:
+    """A signed last line cut short is tampering (or disk loss), not a crash: refuse, keep."""
+    data = (run_copy / "audit.jsonl").read_bytes()
+    (run_copy / "audit.jsonl").write_bytes(data[:-40])
+    before = _snapshot(run_copy)
+    result = cli("audit", "repair", str(run_copy))
+    assert result.returncode == 3 and "refusing" in result.stderr, result.stderr
+    assert _snapshot(run_copy) == before
+
+
+def test_writers_refuse_unsigned_entries_until_repaired(cli, run_copy: Path) -> None:
+    """Chained entries after the signed head (a crash before signing) are not signed silently
+    by the next writer; repair re-signs them and says so."""
+    import hashlib
+
+    last = json.loads(_lines(run_copy)[-1])
+    seq = len(_lines(run_copy))
+    body = entry_body(seq, last["ts"] + 1, "run_resumed", {"from_cycle": 4}, last["hash"])
+    line = b'{"hash":"' + hashlib.sha256(body).hexdigest().encode() + b'",' + body[1:] + b"\n"
+    with (run_copy / "audit.jsonl").open("ab") as fh:
+        fh.write(line)
+    before = _snapshot(run_copy)
+    grant = cli("consent", "grant", str(run_copy), "--user", "x", "--purpose", "training")
+    assert grant.returncode == 3 and "audit repair" in grant.stderr, grant.stderr
+    assert _snapshot(run_copy) == before
+    repaired = cli("audit", "repair", str(run_copy))
+    assert repaired.returncode == 0, repaired.stderr
+    assert cli("audit", "verify", str(run_copy)).returncode == 0
+    shown = cli("audit", "show", str(run_copy), "--type", "repair", "--json")
+    assert json.loads(shown.stdout.splitlines()[0])["payload"]["resigned_from_seq"] == seq
+
+
+# -- the wrong key is refused before anything is written ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("consent", "grant", "{run}", "--user", "u", "--purpose", "training", "--key-file", "{k}"),
+        ("consent", "purge", "{run}", "--days", "1", "--key-file", "{k}"),
+        ("run", "--resume", "{run}", "--cycles", "1", "--key-file", "{k}"),
+        ("rollback", "{run}", "--to", "1", "--reason", "x", "--key-file", "{k}"),
+        ("run", "--resume", "{run}", "--cycles", "1"),  # run.toml edited to name the other key
+    ],
+    ids=["consent-grant", "consent-purge", "run-resume", "rollback", "run-toml-edited"],
+)
+def test_another_runs_key_is_refused(
+    cli, run_copy: Path, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    from guarded_rl.audit.head import generate_signing_key
+
+    other = tmp_path / "other.key"
+    generate_signing_key(other)
+    toml = run_copy / "run.toml"
+    toml.write_text(toml.read_text().replace(str(tmp_path / "run.key"), str(other)))
+    before = _snapshot(run_copy)
+    result = cli(*(part.format(run=run_copy, k=other) for part in command))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "not this run's key" in result.stderr and str(other) in result.stderr
+    after = _snapshot(run_copy)
+    assert after == before
+    assert cli("audit", "verify", str(run_copy)).returncode == 0
+
+
+def test_a_run_keeps_personal_data_private(pristine: Path) -> None:
+    """Run directory 0700, store 0600, its key wrapped by a store key kept with the signing
+    key outside the run directory (issue 15, item 17)."""
+    import stat
+    import tomllib
+
+    from guarded_rl.audit.signer import recorded_store_key_file
+
+    assert stat.S_IMODE(pristine.stat().st_mode) == 0o700
+    for path in pristine.glob("feedback.sqlite*"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    recorded = tomllib.loads((pristine / "run.toml").read_text())["run"]["store_key_file"]
+    store_key = recorded_store_key_file(pristine)
+    assert Path(recorded) == store_key and store_key.is_file()
+    assert pristine not in store_key.parents
+    assert stat.S_IMODE(store_key.stat().st_mode) == 0o600
+
+
+def test_a_swapped_feedback_store_fails_verification(cli, run_copy: Path, tmp_path: Path) -> None:
+    """The store is bound to the run by the id `run_started` records (issue 15, item 23)."""
+    from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
+
+    intact = cli("audit", "verify", str(run_copy))
+    assert intact.returncode == 0 and "not covered by verify: run.toml and summary.json" in (
+        intact.stdout
+    )
+    other = SQLiteFeedbackStore(tmp_path / "other.sqlite")
+    other.close()
+    for stale in run_copy.glob("feedback.sqlite*"):
+        stale.unlink()
+    shutil.copy2(tmp_path / "other.sqlite", run_copy / "feedback.sqlite")
+    result = cli("audit", "verify", str(run_copy))
+    _failed_at(result, "feedback.sqlite")
+    assert "swapped store" in result.stderr
+
+
+def test_resuming_a_copied_run_writes_only_to_the_copy(cli, pristine: Path, run_copy: Path) -> None:
+    """Every path of a resumed run comes from the directory opened (issue 15, item 18)."""
+    before = _snapshot(pristine)
+    resumed = cli("run", "--resume", str(run_copy), "--cycles", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _snapshot(pristine) == before
+    summary = json.loads((run_copy / "summary.json").read_text())
+    assert summary["first_cycle"] == 4 and summary["cycles"] == 1
+    assert cli("audit", "verify", str(run_copy)).returncode == 0

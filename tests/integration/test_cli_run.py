@@ -42,8 +42,14 @@ def test_short_run_writes_a_complete_run_directory(cli, tmp_path: Path) -> None:
     assert entries[-1].hash == summary["audit_head"]
     assert summary["signed_tree_size"] == len(entries)
     assert (run_dir / "audit.head").is_file() and (run_dir / "audit.pub").is_file()
-    key = run_dir.parent / "run.key"
-    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600  # outside the run directory
+    from guarded_rl.audit.signer import recorded_key_file, user_key_dir
+
+    key = recorded_key_file(run_dir)  # in the user's key directory, far from the run
+    assert key.parent == user_key_dir() and key.name.startswith("run-")
+    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600
+    assert user_key_dir().stat().st_mode & 0o777 == 0o700
+    assert not (run_dir.parent / "run.key").exists()
+    assert str(key) in result.stdout  # printed at the start of the run
 
     # the final weights are checkpointed (weights and optimizer) and verify
     from guarded_rl.audit.checkpoints import CheckpointStore

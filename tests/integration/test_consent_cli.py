@@ -14,6 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from guarded_rl.audit.log import read_log
+from guarded_rl.audit.signer import recorded_store_key_file
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.demo.users import Population
@@ -45,13 +46,15 @@ def _write_lines(path: Path, lines: list[object]) -> Path:
 
 def test_a_run_trains_on_no_feedback_of_people_without_training_consent(run_dir: Path) -> None:
     population = Population(200, seed=3)
-    store = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    store = SQLiteFeedbackStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    )
     consenting = {store.pseudonym(u.user_id) for u in population.users if "training" in u.consents}
     refusing = {
         store.pseudonym(u.user_id) for u in population.users if "training" not in u.consents
     }
     store.close()
-    replay = ReplayStore(run_dir / "feedback.sqlite")
+    replay = ReplayStore(run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir))
     try:
         trained = [s.subject for cycle in range(4) for s in replay.load_batch(cycle).samples]
     finally:
@@ -157,7 +160,9 @@ def test_import_with_one_bad_line_changes_nothing_unless_skip_invalid(
     ]  # fmt: skip
     bad = {**good[0], "id": "ivo-bad", "reward": 7}
     path = _write_lines(tmp_path / "ivo.jsonl", [good[0], good[1], bad, good[2], good[3]])
-    store = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    store = SQLiteFeedbackStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    )
     before = store.count()
     entries_before = len(read_log(run_dir / "audit.jsonl"))
 

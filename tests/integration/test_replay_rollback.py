@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from guarded_rl.audit.log import read_log
+from guarded_rl.audit.signer import recorded_store_key_file
 
 #: Small batches (4 readers) often fail the data check, which holds updates for people.
 _LOOSE_DATA_CHECK = "[fairness]\nmax_group_share = 1.0\nmax_reward_gap = 2.0\n"
@@ -57,10 +58,14 @@ def test_erased_subject_makes_updates_not_replayable(cli, tmp_path: Path) -> Non
     policy = _policy(tmp_path, "max_group_share = 1.0")
     args = ("--cycles", "3", "--users", "4", "--run-dir", str(run_dir), "--policy", policy)
     assert cli("run", *args).returncode == 0
-    replay_store = ReplayStore(run_dir / "feedback.sqlite")
+    replay_store = ReplayStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    )
     subject = replay_store.load_batch(1).samples[0].subject
     replay_store.close()
-    store = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    store = SQLiteFeedbackStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    )
     (user_id,) = [u.user_id for u in Population(200).users if store.pseudonym(u.user_id) == subject]
     store.close()
     revoked = cli("consent", "revoke", str(run_dir), "--user", user_id)

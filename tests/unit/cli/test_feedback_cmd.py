@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guarded_rl.audit.history import RunHistory
+from guarded_rl.audit.signer import recorded_store_key_file
 from guarded_rl.audit.verify import verify_run
 from guarded_rl.cli import feedback_cmd
 from guarded_rl.consent import run_consent
@@ -44,11 +45,12 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_dir(pristine: Path, tmp_path: Path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(pristine, target)
-    shutil.copy2(pristine.parent / "run.key", tmp_path / "run.key")
+    from guarded_rl.audit.signer import recorded_key_file
+
+    key = recorded_key_file(pristine)
+    shutil.copy2(key, tmp_path / "run.key")
     toml = (target / "run.toml").read_text()
-    (target / "run.toml").write_text(
-        toml.replace(str(pristine.parent / "run.key"), str(tmp_path / "run.key"))
-    )
+    (target / "run.toml").write_text(toml.replace(str(key), str(tmp_path / "run.key")))
     return target
 
 
@@ -58,7 +60,9 @@ def _items(run_dir: Path) -> list[str]:
 
 
 def _rows(run_dir: Path) -> int:
-    store = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    store = SQLiteFeedbackStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    )
     try:
         return store.count()
     finally:

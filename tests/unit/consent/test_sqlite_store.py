@@ -12,7 +12,8 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
+from guarded_rl.consent.replay_store import ReplayStore
+from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore, subject_key_label
 from guarded_rl.consent.store import (
     EVALUATION,
     FAIRNESS,
@@ -20,6 +21,7 @@ from guarded_rl.consent.store import (
     StoredFeedback,
     consent_text_sha256,
 )
+from guarded_rl.consent.store_key import StoreKey, default_store_key_file, load_store_key
 from guarded_rl.errors import AuditError, ConsentError, InputError
 from guarded_rl.records import Feedback
 
@@ -425,9 +427,12 @@ def test_erase_subject_crypto_shreds_and_leaves_no_trace(tmp_path: Path) -> None
         id_nonce, sealed_id = raw.execute(
             "SELECT nonce, sealed_id FROM subjects WHERE subject = ?", (target,)
         ).fetchone()
-        (target_key,) = raw.execute(
+        (wrapped_key,) = raw.execute(
             "SELECT key FROM subject_keys WHERE subject = ?", (target,)
         ).fetchone()
+    # the key is stored wrapped: the attacker of this test also holds the store key file
+    store_key = load_store_key(default_store_key_file(path))
+    target_key = store_key.unwrap(wrapped_key, subject_key_label(target), store=str(path))
     assert len(sealed_rows) == 3
     for feedback_id, nonce, personal in sealed_rows:  # the copies are real, readable ciphertext
         AESGCM(target_key).decrypt(nonce, personal, _row_aad(target, feedback_id))
@@ -470,7 +475,10 @@ def test_erase_subject_crypto_shreds_and_leaves_no_trace(tmp_path: Path) -> None
             assert needle not in content, f"{what} survives in {file.name}"
 
     with _raw(path) as raw:
-        keys = [bytes(k) for (k,) in raw.execute("SELECT key FROM subject_keys")]
+        keys = [
+            store_key.unwrap(bytes(k), subject_key_label(who), store=str(path))
+            for (who, k) in raw.execute("SELECT subject, key FROM subject_keys")
+        ]
     assert keys  # the other subject's key remains: try it and every other key
     for key in keys:
         for feedback_id, nonce, personal in sealed_rows:
@@ -576,3 +584,78 @@ def test_a_store_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
         SQLiteFeedbackStore(tmp_path / "no-such-folder" / "feedback.sqlite")
     assert "no-such-folder" in str(info.value)
     assert not (tmp_path / "no-such-folder").exists()
+
+
+# -- a copy of the database alone reveals nothing (issue 15, item 17) ------------------------
+
+
+def _filled(tmp_path: Path) -> tuple[Path, Path, str]:
+    path, key_file = tmp_path / "feedback.sqlite", tmp_path / "secrets" / "store.key"
+    key_file.parent.mkdir()
+    store = SQLiteFeedbackStore(path, key_file=key_file)
+    subject = store.grant("alice@example.org", [TRAINING, FAIRNESS], text_sha256=TEXT_V1)
+    store.store_feedback([_row("a1", subject, comment="private words", group="group-a")])
+    store.close()
+    return path, key_file, subject
+
+
+def test_store_and_its_wal_are_private_from_creation(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path, key_file, _ = _filled(tmp_path)
+        store = SQLiteFeedbackStore(path, key_file=key_file)  # WAL and SHM exist while open
+        for name in ("feedback.sqlite", "feedback.sqlite-wal", "feedback.sqlite-shm"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        store.close()
+    finally:
+        os.umask(old)
+
+
+def test_a_copy_of_the_database_alone_decrypts_nothing(tmp_path: Path) -> None:
+    path, key_file, subject = _filled(tmp_path)
+    store = SQLiteFeedbackStore(path, key_file=key_file)
+    raw_key = store._key(subject, create=False)
+    pseudonym_key = store._pseudonym_key
+    store.close()
+    wal = tmp_path / "feedback.sqlite-wal"
+    data = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert raw_key is not None and raw_key not in data and pseudonym_key not in data
+    with _raw(path) as db:
+        (wrapped,) = db.execute(
+            "SELECT key FROM subject_keys WHERE subject = ?", (subject,)
+        ).fetchone()
+    with pytest.raises(AuditError, match="store key does not open"):
+        StoreKey.ephemeral().unwrap(wrapped, subject_key_label(subject), store=str(path))
+    copy = tmp_path / "copy" / "feedback.sqlite"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    with pytest.raises(AuditError, match="store key missing"):  # fail closed, no new key
+        SQLiteFeedbackStore(copy)
+    assert not default_store_key_file(copy).exists()
+    with pytest.raises(AuditError, match="store key missing"):
+        SQLiteFeedbackStore(path)  # the run's store without its key file
+
+
+def test_replay_store_wraps_subject_keys_the_same_way(tmp_path: Path) -> None:
+    path, key_file, subject = _filled(tmp_path)
+    store = SQLiteFeedbackStore(path, key_file=key_file)
+    expected = store._key(subject, create=False)
+    store.close()
+    replay = ReplayStore(path, key_file=key_file)
+    assert replay._key(subject, create=False) == expected
+    replay.close()
+    with pytest.raises(AuditError, match="store key missing"):
+        ReplayStore(path, key_file=tmp_path / "nope.key")
+
+
+def test_a_new_store_gets_a_random_id(tmp_path: Path) -> None:
+    one = SQLiteFeedbackStore(tmp_path / "a.sqlite")
+    two = SQLiteFeedbackStore(tmp_path / "b.sqlite")
+    assert one.store_id and two.store_id and one.store_id != two.store_id
+    first = one.store_id
+    one.close()
+    assert SQLiteFeedbackStore(tmp_path / "a.sqlite").store_id == first
