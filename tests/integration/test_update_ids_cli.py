@@ -56,3 +56,24 @@ def test_a_malformed_id_is_one_line_naming_it(cli, reviewed_run: Path) -> None:
         line = result.stderr.strip()
         assert "\n" not in line and "Traceback" not in line and "valid integer" not in line
         assert "'update3'" in line and "u3 or 3" in line
+
+
+def test_an_offline_approval_by_cycle_applies_and_summary_names_it_live(
+    cli, reviewed_run: Path
+) -> None:
+    """Last in this module: it changes the run (approves update 1 with no live run)."""
+    import json
+
+    key = reviewed_run.parent / "alice.key"
+    approved = cli("review", "approve", str(reviewed_run), "1", "--reviewer", "alice",
+                   "--key", str(key))  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    assert "u1: applied" in approved.stdout
+    candidate = json.loads(cli("review", "list", str(reviewed_run), "--all", "--json").stdout)
+    u1 = next(p for p in candidate["proposals"] if p["id"] == "u1")
+    summary = json.loads((reviewed_run / "summary.json").read_text())
+    assert summary["live_sha256"] == u1["candidate_sha256"]
+    assert summary["live"]["changed_by"] == {
+        "type": "update_applied", "seq": summary["live"]["changed_by"]["seq"], "cycle": 1
+    }  # fmt: skip
+    assert summary["live"]["updates"] == [1]
