@@ -238,6 +238,7 @@ def _data_bias(check: dict[str, Any], thresholds: dict[str, Any]) -> dict[str, A
         "min_group_size": thresholds.get("min_group_size"),
         "max_group_share": thresholds.get("max_group_share"),
         "max_reward_gap": thresholds.get("max_reward_gap"),
+        "window": m.get("window"),  # None: logs from before the windowed check, or window 1
     }
 
 
@@ -283,7 +284,26 @@ def _render_data_bias(b: dict[str, Any]) -> str:
         f"most {_num(b['max_group_share'])} of a batch; groups under {b['min_group_size']} "
         f"ratings not compared"
         + (f" ({', '.join(b['too_small'])})" if b["too_small"] else "")
-        + f". Data check {verdict}."
+        + f".{_render_window(b.get('window'), b['max_reward_gap'])} Data check {verdict}."
+    )
+
+
+def _render_window(w: dict[str, Any] | None, limit: Any) -> str:
+    """The pooled gap over the last updates, which a persistent gap fails even when one batch
+    is too small to show it."""
+    if not w:
+        return ""
+    cycles = w.get("cycles") or []
+    if not cycles:
+        return " Over the last updates: no rated feedback."
+    span = f"cycles {cycles[0]}-{cycles[-1]}" if len(cycles) > 1 else f"cycle {cycles[0]}"
+    where = f" Over the last {len(cycles)} update(s) ({span}, {w.get('ratings')} ratings)"
+    if w.get("reward_difference") is None:
+        return f"{where} the reward gap was not measured (too few ratings)."
+    return (
+        f"{where} the reward gap is {_num(w['reward_difference'])} (95% lower bound "
+        f"{_num(w.get('reward_difference_lower_95'))}, max {_num(limit)}): "
+        + ("within the limit." if w.get("passed") else "FAILED.")
     )
 
 

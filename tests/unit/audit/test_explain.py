@@ -141,3 +141,26 @@ def test_a_measured_gap_is_shown_against_its_limit() -> None:
     x = copy.deepcopy(EXPLANATION)
     x["bias"]["data"]["reward_difference"] = 0.16741234
     assert "Largest reward gap 0.167 (max 0.3)" in render_explanation(x)
+
+
+def test_the_windowed_data_check_is_explained() -> None:
+    x = copy.deepcopy(EXPLANATION)
+    x["bias"]["data"]["window"] = {
+        "updates": 10,
+        "cycles": list(range(20, 30)),
+        "ratings": 770,
+        "reward_difference": 0.5812345,
+        "reward_difference_lower_95": 0.5123456,
+        "passed": False,
+        "finding": "over the last 10 updates ...",
+    }
+    text = render_explanation(x)
+    assert (
+        "Over the last 10 update(s) (cycles 20-29, 770 ratings) the reward gap is 0.581 "
+        "(95% lower bound 0.512, max 0.3): FAILED." in text
+    )
+    x["bias"]["data"]["window"].update(reward_difference=None, passed=True, cycles=[3])
+    text = render_explanation(x)
+    assert "Over the last 1 update(s) (cycle 3, 770 ratings) the reward gap was not measured" in (
+        text
+    )
