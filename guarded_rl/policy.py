@@ -179,6 +179,14 @@ class FairnessPolicy(_Strict):
         description="Data check fails when two groups' mean rewards differ by more than this "
         "beyond sampling noise (the gap's 95% lower bound).",
     )
+    window_updates: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="The data check also pools the ratings of the last N updates and fails when "
+        "their reward gap's 95% lower bound exceeds max_reward_gap, so a persistent gap fails "
+        "even when each batch alone is too small to show it (1: each batch alone).",
+    )
     probe_suite: str | None = Field(
         None,
         description="Counterfactual probe suite (TOML); unset: policies/probes/default.toml.",

@@ -55,7 +55,7 @@ from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256
 from guarded_rl.consent.store_key import create_store_key, store_key_path
 from guarded_rl.errors import InputError
-from guarded_rl.fairness.data_check import DataBiasCheck
+from guarded_rl.fairness.data_check import DataBiasCheck, WindowSource, store_window
 from guarded_rl.guard import CycleReport, FeedbackSource, Guard
 from guarded_rl.learn.causal_lm import load_causal_lm, probe_kl
 from guarded_rl.learn.lm_generator import LMGenerator
@@ -604,7 +604,9 @@ def build_guard(
         learner=learner,
         checks=[
             ProbeKLCheck(model, tokenizer, policy.gate.probe_texts, reference=reference),
-            *bias_checks(model, tokenizer, policy),
+            *bias_checks(
+                model, tokenizer, policy, window=store_window(consent, policy.consent.purpose)
+            ),
         ],
         gate=PolicyGate(
             policy.gate, blocking_checks=blocking_checks(policy), proposed_before=proposed_before
@@ -618,9 +620,14 @@ def build_guard(
 
 
 def bias_checks(
-    model: torch.nn.Module, tokenizer: object, policy: GuardPolicy
+    model: torch.nn.Module,
+    tokenizer: object,
+    policy: GuardPolicy,
+    *,
+    window: WindowSource | None = None,
 ) -> list[Callable[[UpdateProposal, Batch], CheckResult]]:
-    """The data check on every update's feedback, and the output probes every Nth update."""
+    """The data check on every update's feedback (and, with `window`, on the pooled ratings of
+    the last `fairness.window_updates` updates), and the output probes every Nth update."""
     fairness = policy.fairness
     checks: list[Callable[[UpdateProposal, Batch], CheckResult]] = [
         DataBiasCheck(
@@ -628,6 +635,8 @@ def bias_checks(
             max_reward_gap=fairness.max_reward_gap,
             min_group_size=fairness.min_group_size,
             on_fail=fairness.on_fail,
+            window_updates=fairness.window_updates,
+            window=window,
         )
     ]
     if fairness.probe_every > 0:

@@ -213,6 +213,9 @@ def _record_locked(
     finally:
         signer.sign()  # whatever was written, even if the decision was refused after all
         signer.log.close()
+    from guarded_rl.audit.live_summary import refresh_live_state
+
+    refresh_live_state(run_dir)  # an applied candidate: summary.json names the weights now live
     return {
         "proposal_id": signed.body.proposal_id,
         "status": status,

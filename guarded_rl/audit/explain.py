@@ -126,26 +126,28 @@ def render_explanation(x: dict[str, Any]) -> str:
         lines += [
             _render_data_bias(x["bias"]["data"]),
             _render_output_bias(x["bias"]["output"]),
-            f"Rewards: mean {x['rewards']['mean']}, loss {x['rewards']['loss']}, "
-            f"KL penalty term {x['rewards']['kl_to_reference_penalty']}, "
-            f"gradient norm {x['rewards']['grad_norm']}.",
+            f"Rewards: mean {_num(x['rewards']['mean'])}, loss {_num(x['rewards']['loss'])}, "
+            f"KL penalty term {_num(x['rewards']['kl_to_reference_penalty'])}, "
+            f"gradient norm {_num(x['rewards']['grad_norm'])}.",
             "Samples that pushed hardest (largest |advantage|): "
             + "; ".join(
-                f"{e['sample_id']} reward {e['reward']} advantage {e['advantage']:+.3f}"
+                f"{e['sample_id']} reward {_num(e['reward'])} advantage {e['advantage']:+.3g}"
                 for e in x["top_samples"]
             )
             + ".",
             f"Safety: {s['blocked']}/{s['generated']} blocked "
             f"({_pairs(s['by_reason']) or 'none'}), "
             f"{s['redacted']} shown redacted, {s['escalated']} held for a person; "
-            f"filters {', '.join(s['filters'])}, profanity threshold {s['profanity_threshold']}; "
-            f"blocked outputs entered training with reward {s['blocked_penalty']}.",
+            f"filters {', '.join(s['filters'])}, profanity threshold "
+            f"{_num(s['profanity_threshold'])}; "
+            f"blocked outputs entered training with reward {_num(s['blocked_penalty'])}.",
         ]
     lines += [
-        f"Drift: probe KL of this step {d['kl_step']} (auto-approve below {d['max_step_kl']}, "
-        f"reject at {d['reject_step_kl']}); KL to the starting model {d['kl_to_start']}; "
-        f"relative parameter change {d.get('param_change_rel')} (auto-approve below "
-        f"{d.get('max_param_change')}). "
+        f"Drift: probe KL of this step {_num(d['kl_step'])} (auto-approve below "
+        f"{_num(d['max_step_kl'])}, reject at {_num(d['reject_step_kl'])}); KL to the starting "
+        f"model {_num(d['kl_to_start'])}; relative parameter change "
+        f"{_num(d.get('param_change_rel'))} (auto-approve below "
+        f"{_num(d.get('max_param_change'))}). "
         f"Largest parameter changes (L2): {_pairs(d['largest_layer_changes'])}.",
         f"Decision: {dec['outcome']} by rule '{dec['rule']}'"
         + (f" ({'; '.join(dec['reasons'])})" if dec["reasons"] else "")
@@ -167,12 +169,12 @@ def _render_trigger(t: dict[str, Any], s: dict[str, Any]) -> str:
         rewards = t.get("loop_rewards") or {}
         screened = t.get("loop_screened") or {}
         text = "Why it was proposed: an optimizer step of the guarded training loop" + (
-            f" on {rewards['count']} rewards (mean {rewards['mean']})."
+            f" on {rewards['count']} rewards (mean {_num(rewards['mean'])})."
             if rewards.get("count")
             else "."
         )
         if screened:
-            counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in screened.items())
+            counts = ", ".join(f"{k.replace('_', ' ')} {_num(v)}" for k, v in screened.items())
             text += f" The loop's screen counted: {counts}."
         return text
     return (
@@ -203,7 +205,22 @@ def _render_review(review: dict[str, Any] | None) -> list[str]:
 
 
 def _pairs(mapping: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in mapping.items())
+    return ", ".join(f"{k} {_num(v)}" for k, v in mapping.items())
+
+
+def _num(value: Any, missing: str = "not measured") -> str:
+    """A number as a person reads it: 3 significant digits, never a raw float or `None`."""
+    if value is None:
+        return missing
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
 
 
 def _data_bias(check: dict[str, Any], thresholds: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +238,7 @@ def _data_bias(check: dict[str, Any], thresholds: dict[str, Any]) -> dict[str, A
         "min_group_size": thresholds.get("min_group_size"),
         "max_group_share": thresholds.get("max_group_share"),
         "max_reward_gap": thresholds.get("max_reward_gap"),
+        "window": m.get("window"),  # None: logs from before the windowed check, or window 1
     }
 
 
@@ -244,7 +262,8 @@ def _render_data_bias(b: dict[str, Any]) -> str:
         f"{g}: {row.get('ratings')} ratings"
         + (
             f" ({row['share_of_batch']:.0%} of the batch, {row['share_of_population']:.0%} of "
-            f"all ratings so far), mean reward {row['mean_reward']}, like-rate {row['like_rate']}"
+            f"all ratings so far), mean reward {_num(row['mean_reward'])}, like-rate "
+            f"{_num(row['like_rate'])}"
             if "share_of_batch" in row
             else ""
         )
@@ -260,13 +279,43 @@ def _render_data_bias(b: dict[str, Any]) -> str:
     return (
         f"Who the feedback came from: {groups or 'no ratings with a group'}"
         f" ({b['ratings_without_group']} rating(s) without a group: no fairness consent). "
-        f"Largest reward gap {b['reward_difference']} (max {b['max_reward_gap']}), like-rate "
-        f"gap {b['like_rate_difference']}; one group may hold at most "
-        f"{b['max_group_share']} of a batch; groups under {b['min_group_size']} ratings not "
-        f"compared"
+        + _render_gap(b)
+        + f", like-rate gap {_num(b['like_rate_difference'], _TOO_FEW)}; one group may hold at "
+        f"most {_num(b['max_group_share'])} of a batch; groups under {b['min_group_size']} "
+        f"ratings not compared"
         + (f" ({', '.join(b['too_small'])})" if b["too_small"] else "")
-        + f". Data check {verdict}."
+        + f".{_render_window(b.get('window'), b['max_reward_gap'])} Data check {verdict}."
     )
+
+
+def _render_window(w: dict[str, Any] | None, limit: Any) -> str:
+    """The pooled gap over the last updates, which a persistent gap fails even when one batch
+    is too small to show it."""
+    if not w:
+        return ""
+    cycles = w.get("cycles") or []
+    if not cycles:
+        return " Over the last updates: no rated feedback."
+    span = f"cycles {cycles[0]}-{cycles[-1]}" if len(cycles) > 1 else f"cycle {cycles[0]}"
+    where = f" Over the last {len(cycles)} update(s) ({span}, {w.get('ratings')} ratings)"
+    if w.get("reward_difference") is None:
+        return f"{where} the reward gap was not measured (too few ratings)."
+    return (
+        f"{where} the reward gap is {_num(w['reward_difference'])} (95% lower bound "
+        f"{_num(w.get('reward_difference_lower_95'))}, max {_num(limit)}): "
+        + ("within the limit." if w.get("passed") else "FAILED.")
+    )
+
+
+_TOO_FEW = "not measured (too few ratings)"
+
+
+def _render_gap(b: dict[str, Any]) -> str:
+    """The batch's largest reward gap against its limit; `None` means groups were too small."""
+    limit = _num(b["max_reward_gap"])
+    if b["reward_difference"] is None:
+        return f"Largest reward gap not measured (too few ratings; max {limit})"
+    return f"Largest reward gap {_num(b['reward_difference'])} (max {limit})"
 
 
 def _render_output_bias(b: dict[str, Any] | None) -> str:
@@ -276,12 +325,12 @@ def _render_output_bias(b: dict[str, Any] | None) -> str:
         return f"What the model writes about groups: not probed on this update ({b['message']})."
     widest = sorted(b["axes"], key=lambda r: -(r.get("gap_after") or 0.0))[:3]
     gaps = "; ".join(
-        f"{r['axis']}/{r['metric']}: {r['worst']} vs {r['best']} gap {r['gap_before']} -> "
-        f"{r['gap_after']} (max {r['threshold']})"
+        f"{r['axis']}/{r['metric']}: {r['worst']} vs {r['best']} gap {_num(r['gap_before'])} -> "
+        f"{_num(r['gap_after'])} (max {_num(r['threshold'])})"
         for r in widest
     )
     verdict = "passed" if b["passed"] else f"FAILED: {b['message']}"
     return (
         f"What the model writes about groups ({b['prompts']} counterfactual probes, "
-        f"{b['probe_seconds']} s): widest gaps {gaps}. Output check {verdict}."
+        f"{_num(b['probe_seconds'])} s): widest gaps {gaps}. Output check {verdict}."
     )

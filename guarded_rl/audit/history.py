@@ -78,6 +78,17 @@ class RunHistory:
                 live = entry.payload["model_sha256"]
         return live
 
+    def live_cycles(self) -> list[int]:
+        """The applied updates whose effect is in the live weights: the chain of parents from
+        the live weights back to the start model. An update undone by a rollback is not on it
+        (a rollback to update 2 leaves 0..2, and the updates made from there on resume)."""
+        lineage: list[int] = []
+        sha = self.live_sha256()
+        while (cycle := self.produced_by.get(sha)) is not None and cycle not in lineage:
+            lineage.append(cycle)
+            sha = self.proposals.get(cycle, {}).get("base_sha256", "")
+        return sorted(lineage)
+
     def last_cycle(self) -> int:
         cycles = [e.payload["cycle"] for e in self.entries if "cycle" in e.payload]
         return max(cycles) if cycles else -1

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from guarded_rl.audit.history import ReplayMismatch, RunHistory
+from guarded_rl.audit.live_summary import refresh_live_state
 from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.consent.replay_store import ReplayInputsErased
@@ -125,4 +126,5 @@ def _rollback_locked(opened: OpenRun, to_update: int, reason: str) -> dict[str, 
     signer.log.append("rollback", payload)
     signer.sign()
     signer.log.close()
+    refresh_live_state(opened.run_dir)  # summary.json names the weights now live
     return payload

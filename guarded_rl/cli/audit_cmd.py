@@ -159,14 +159,18 @@ def show(
 @app.command("explain")
 def explain(
     run_dir: Path = RunDir,
-    update: int = typer.Argument(..., help="The cycle of the update to explain."),
+    update: str = typer.Argument(
+        ..., help="The update to explain: its id as `review list` shows it (u3) or its cycle (3)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable explanation."),
 ) -> None:
     """Explain one update in plain words: trigger, feedback, safety, bias, drift, decision."""
     from guarded_rl.audit.explain import explain_update, render_explanation
     from guarded_rl.audit.history import RunHistory
+    from guarded_rl.update_ids import parse_update_id
 
-    explanation = explain_update(RunHistory.load(run_dir), update)
+    cycle = parse_update_id(update, field="UPDATE")
+    explanation = explain_update(RunHistory.load(run_dir), cycle)
     if as_json:
         typer.echo(json.dumps(explanation, indent=2, sort_keys=True))
     else:

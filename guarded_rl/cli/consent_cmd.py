@@ -61,9 +61,8 @@ def revoke(
         f"row(s) and {erased['replay_rows']} sealed replay row(s); subject key destroyed: "
         f"{'yes' if erased['key_destroyed'] else 'no key was held'}"
     )
-    applied = erased["applied_updates"]
-    if applied:
-        cycles = ", ".join(str(u["cycle"]) for u in applied)
+    live, undone = erased["live_updates"], erased["rolled_back_updates"]
+    if live:
         target = erased["rollback_target"]
         undo = (
             f"`guarded-rl rollback {run_dir} --to {target} --reason ...` returns to the last "
@@ -72,11 +71,21 @@ def revoke(
             else "no applied update precedes them: only the start model is free of it"
         )
         console.print(
-            f"[yellow]revocation is not retroactive:[/] {len(applied)} applied update(s) were "
-            f"trained on this person's feedback (cycles {cycles}) and stay live; {undo}."
+            f"[yellow]revocation is not retroactive:[/] {len(live)} applied update(s) in the "
+            f"live weights were trained on this person's feedback (cycles {_cycles(live)}) and "
+            f"stay live; {undo}."
         )
     else:
-        console.print("no applied update was trained on this person's feedback.")
+        console.print("no update in the live weights was trained on this person's feedback.")
+    if undone:
+        console.print(
+            f"{len(undone)} other applied update(s) trained on it were rolled back and are not "
+            f"in the live weights (cycles {_cycles(undone)})."
+        )
+
+
+def _cycles(updates: list[dict[str, object]]) -> str:
+    return ", ".join(str(u["cycle"]) for u in updates)
 
 
 @app.command("show")
@@ -103,8 +112,9 @@ def show(
             f"(text {c['consent_text_sha256'][:12]})"
         )
     console.print(f"feedback rows held: {info['feedback_rows']}")
-    applied = ", ".join(str(u["cycle"]) for u in info["applied_updates"]) or "none"
-    console.print(f"applied updates trained on it: {applied}")
+    console.print(f"live updates trained on it: {_cycles(info['live_updates']) or 'none'}")
+    if info["rolled_back_updates"]:
+        console.print(f"rolled back updates trained on it: {_cycles(info['rolled_back_updates'])}")
 
 
 @app.command("export")

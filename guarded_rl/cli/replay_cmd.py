@@ -12,15 +12,19 @@ from guarded_rl.errors import IntegrityError
 
 def replay(
     run_dir: Path = typer.Argument(..., help="The run directory."),  # noqa: B008
-    update: int | None = typer.Option(None, "--update", help="Only the update of this cycle."),
+    update: str | None = typer.Option(
+        None, "--update", help="Only this update: its id (u3) or its cycle (3)."
+    ),
 ) -> None:
     """Re-execute recorded updates and check the weights are bit-identical."""
     from guarded_rl.audit.replay import replay_updates
     from guarded_rl.runner import open_run
+    from guarded_rl.update_ids import parse_update_id
 
+    cycle = None if update is None else parse_update_id(update, field="--update")
     opened = open_run(run_dir, need_key=False)
     console = Console(soft_wrap=True)
-    lines = replay_updates(opened, update)
+    lines = replay_updates(opened, cycle)
     colours = {"reproduced": "green", "differs": "red", "not replayable": "yellow"}
     for line in lines:
         extra = (
@@ -40,7 +44,9 @@ def replay(
 
 def rollback(
     run_dir: Path = typer.Argument(..., help="The run directory."),  # noqa: B008
-    to: int = typer.Option(..., "--to", help="The applied update (cycle) to return to."),
+    to: str = typer.Option(
+        ..., "--to", help="The applied update to return to: its id (u3) or its cycle (3)."
+    ),
     reason: str = typer.Option(..., "--reason", help="Why: recorded in the audit log."),
     key_file: Path | None = typer.Option(  # noqa: B008
         None, "--key-file", help="The run's signing key (default: as recorded in run.toml)."
@@ -49,10 +55,12 @@ def rollback(
     """Restore model and optimizer state after an update; `run --resume` continues from it."""
     from guarded_rl.audit.replay import rollback_to
     from guarded_rl.runner import open_run
+    from guarded_rl.update_ids import parse_update_id
 
+    cycle = parse_update_id(to, field="--to")
     opened = open_run(run_dir, key_file=key_file)
-    payload = rollback_to(opened, to, reason)
+    payload = rollback_to(opened, cycle, reason)
     typer.echo(
-        f"rolled back {run_dir} to update {to} (weights {payload['model_sha256'][:12]}); "
+        f"rolled back {run_dir} to update {cycle} (weights {payload['model_sha256'][:12]}); "
         f"`guarded-rl run --resume {run_dir}` continues from there"
     )

@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 _RUN_DIR = typer.Argument(..., help="The run directory.")
-_ID = typer.Argument(..., help="The proposal id, as `review list` shows it (e.g. u3).")
+_ID = typer.Argument(..., help="The proposal id, as `review list` shows it (u3), or its cycle (3).")
 _REVIEWER = typer.Option(..., "--reviewer", help="Your name in the reviewers file.")
 _KEY = typer.Option(..., "--key", help="Your private key file (from `review keygen`).")
 _OUT = typer.Option(
@@ -146,7 +146,7 @@ def show(
     from guarded_rl.audit.explain import explain_update, render_explanation
 
     review = RunReview.read(run_dir)
-    proposal = review.proposal(proposal_id)
+    proposal = review.proposal(_proposal_id(proposal_id))
     registry = _registry_or_none(review)
     console = Console(soft_wrap=True)
     console.print(
@@ -238,6 +238,7 @@ def _decide(
     from guarded_rl.approval.run_review import sign_for, write_decision
     from guarded_rl.approval.run_review import submit as submit_decision
 
+    proposal_id = _proposal_id(proposal_id)
     signed = sign_for(run_dir, proposal_id, decision, reviewer=reviewer, key_file=key, note=note)
     if out is not None:
         write_decision(out, signed)
@@ -254,6 +255,14 @@ def _print_result(result: dict[str, Any]) -> None:
     console.print(f"{result['proposal_id']}: {result['status']}: {result['detail']}")
     for line in result.get("also", []):
         console.print(f"  also settled: {line}")
+
+
+def _proposal_id(text: str) -> str:
+    """`u3` or `3` -> `u3`, the id the review queue keys proposals by."""
+    from guarded_rl.approval.queue import proposal_id_of
+    from guarded_rl.update_ids import parse_update_id
+
+    return proposal_id_of(parse_update_id(text, field="ID"))
 
 
 def _registry_or_none(review: RunReview) -> Registry | None:

@@ -4,7 +4,8 @@ Each operation first verifies the run's signed audit log, works on the run's fee
 and records what it did as signed log entries that name people only by pseudonym. Revocation
 erases: the subject's feedback rows, sealed id and sealed replay inputs are deleted and their
 key destroyed (crypto-shredding). It is not retroactive: updates already trained on their
-feedback stay applied, and the result lists them so an operator can decide on a rollback.
+feedback stay applied, and the result lists those still in the live weights (apart from those
+a rollback already undid) so an operator can decide on a rollback.
 """
 
 from __future__ import annotations
@@ -142,8 +143,7 @@ def revoke(
                 )
             withdrawn = store.revoke(subject)
             erasure = store.erase_subject(subject)
-            applied = _applied_updates(opened.history, erasure.trained_cycles)
-            earlier = [c for c in opened.history.applied if applied and c < applied[0]["cycle"]]
+            trained = _trained_updates(opened.history, erasure.trained_cycles)
         revoked = {"subject": subject, "purposes": withdrawn}
         erased = {
             "subject": subject,
@@ -152,9 +152,7 @@ def revoke(
             "key_destroyed": erasure.key_destroyed,
             "method": "crypto-shredding (subject key deleted) and row deletion",
             "trained_in_cycles": list(erasure.trained_cycles),
-            "applied_updates": applied,
-            # the last applied update before the first affected one (None: only the base model)
-            "rollback_target": max(earlier) if earlier else None,
+            **trained,
         }
         entries = [("consent_revoked", revoked), ("erasure", erased)]
         append_entries(run_dir, entries, key=opened.key, history=opened.history)
@@ -183,7 +181,7 @@ def show(run_dir: str | Path, user_id: str) -> dict[str, Any]:
             ],
             "feedback_rows": len(rows),
             "trained_in_cycles": cycles,
-            "applied_updates": _applied_updates(opened.history, cycles),
+            **_trained_updates(opened.history, cycles),
         }
 
 
@@ -230,10 +228,22 @@ def purge(
         return payload
 
 
-def _applied_updates(history: RunHistory, cycles: Sequence[int]) -> list[dict[str, Any]]:
-    """Of these cycles, the updates that were applied: cycle and the weights they produced."""
-    return [
+def _trained_updates(history: RunHistory, cycles: Sequence[int]) -> dict[str, Any]:
+    """Of the updates these cycles trained, which were applied, which of those are still in the
+    live weights and which a rollback undid, and where a rollback would leave none of them live
+    (`rollback_target`: the last live update before the first affected one; None: only the
+    start model is free of them)."""
+    live = history.live_cycles()
+    applied = [
         {"cycle": c, "model_sha256": history.applied[c].get("model_sha256")}
         for c in sorted(set(cycles))
         if c in history.applied
     ]
+    in_live = [u for u in applied if u["cycle"] in live]
+    earlier = [c for c in live if in_live and c < in_live[0]["cycle"]]
+    return {
+        "applied_updates": applied,
+        "live_updates": in_live,
+        "rolled_back_updates": [u for u in applied if u["cycle"] not in live],
+        "rollback_target": max(earlier) if earlier else None,
+    }

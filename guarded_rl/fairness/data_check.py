@@ -11,20 +11,55 @@ reward of two comparable groups (each with at least `min_group_size` ratings) di
 than `max_reward_gap` beyond sampling noise: the gap's 95 % lower bound (gap - 1.96 standard
 errors) must exceed the limit, so a dozen ratings that happen to differ do not stop an update,
 while a real disparity does. What a failure leads to (hold for review, or reject) is `on_fail`.
+
+One batch is often too small for that bound to exceed the limit, so a gap that persists over
+many updates would pass each of them. The windowed check pools the ratings of the last
+`window_updates` cycles that have rated feedback (this update's included), read again from the
+feedback store so only rows whose training and fairness-analysis consents are still current
+count, and fails when the pooled gap's 95 % lower bound exceeds the same limit.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from guarded_rl.records import Batch, CheckResult, Feedback, UpdateProposal
 
 NAME = "bias_data"
+#: A window never looks further back than this many cycles for rated ones (bounded work).
+WINDOW_LOOKBACK = 4
+
+#: `(this update's cycle, n) -> (the cycles pooled, their feedback)`: the last n cycles with
+#: rated feedback up to this one, as the feedback store holds them now (consent respected).
+WindowSource = Callable[[int, int], tuple[list[int], list[Feedback]]]
+
+
+class _TrainingFeedback(Protocol):
+    def training_feedback(self, cycle: int, *, purpose: str = ...) -> list[Feedback]: ...
+
+
+def store_window(store: _TrainingFeedback, purpose: str) -> WindowSource:
+    """A window read from the feedback store: rows of subjects whose `purpose` consent is
+    current, with a group only under a current fairness-analysis consent (else not compared)."""
+
+    def window(cycle: int, n: int) -> tuple[list[int], list[Feedback]]:
+        cycles: list[int] = []
+        pooled: list[Feedback] = []
+        for c in range(cycle, max(-1, cycle - WINDOW_LOOKBACK * n), -1):
+            rows = [f for f in store.training_feedback(c, purpose=purpose) if f.source == "person"]
+            if rows:
+                cycles.append(c)
+                pooled.extend(rows)
+            if len(cycles) == n:
+                break
+        return sorted(cycles), pooled
+
+    return window
 
 
 def _mean(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -54,16 +89,53 @@ class DataBiasCheck:
         max_reward_gap: float,
         min_group_size: int,
         on_fail: Literal["escalate", "block"] = "escalate",
+        window_updates: int = 1,
+        window: WindowSource | None = None,
     ) -> None:
         self.max_group_share = max_group_share
         self.max_reward_gap = max_reward_gap
         self.min_group_size = min_group_size
         self.on_fail = on_fail
+        self.window_updates = window_updates
+        self.window = window
         #: ratings per group over every batch checked so far: the consenting population
         self.population: Counter[str] = Counter()
 
     def __call__(self, proposal: UpdateProposal, batch: Batch) -> CheckResult:
-        return self.check(batch.feedback)
+        result = self.check(batch.feedback)
+        if self.window is None or self.window_updates < 2:
+            return result
+        cycles, pooled = self.window(batch.cycle, self.window_updates)
+        return self.with_window(result, cycles, pooled)
+
+    def with_window(
+        self, result: CheckResult, cycles: Sequence[int], pooled: Sequence[Feedback]
+    ) -> CheckResult:
+        """`result` with the windowed gap over `pooled` (the ratings of `cycles`) added; it
+        fails when the pooled gap's 95 % lower bound exceeds `max_reward_gap`."""
+        rated = [f for f in pooled if f.source == "person" and f.group]
+        gap = _reward_gap(rated, self.min_group_size)
+        finding = None
+        lower = gap.get("reward_difference_lower_95")
+        if lower is not None and lower > self.max_reward_gap:
+            finding = (
+                f"over the last {len(cycles)} updates ({len(rated)} ratings) mean reward of "
+                f"{gap['high']} exceeds {gap['low']} by {gap['reward_difference']:.2f} "
+                f"(95% lower bound {lower:.2f} > max {self.max_reward_gap:.2f})"
+            )
+        window = {
+            "updates": self.window_updates,
+            "cycles": list(cycles),
+            "ratings": len(rated),
+            **{k: v for k, v in gap.items() if k not in ("high", "low")},
+            "passed": finding is None,
+            "finding": finding,
+        }
+        findings = [*result.metrics.get("findings", []), *([finding] if finding else [])]
+        metrics = {**result.metrics, "window": window, "findings": findings}
+        message = "; ".join(findings) if findings else result.message
+        return CheckResult(NAME, passed=result.passed and finding is None, metrics=metrics,
+                           message=message)  # fmt: skip
 
     def check(self, feedback: Sequence[Feedback]) -> CheckResult:
         from fairlearn.metrics import MetricFrame
@@ -140,3 +212,32 @@ class DataBiasCheck:
         }
         message = "; ".join(findings) if findings else "within limits"
         return CheckResult(NAME, passed=not findings, metrics=metrics, message=message)
+
+
+def _reward_gap(rated: Sequence[Feedback], min_group_size: int) -> dict[str, Any]:
+    """The largest mean-reward gap between groups with at least `min_group_size` ratings, its
+    standard error and 95 % lower bound (None where fewer than two groups compare)."""
+    by_group: dict[str, list[float]] = {}
+    for f in rated:
+        by_group.setdefault(f.group, []).append(f.reward)
+    comparable = {g: np.array(v) for g, v in by_group.items() if len(v) >= min_group_size}
+    out: dict[str, Any] = {
+        "reward_difference": None,
+        "reward_difference_se": None,
+        "reward_difference_lower_95": None,
+        "ratings_by_group": {g: len(v) for g, v in sorted(by_group.items())},
+        "high": None,
+        "low": None,
+    }
+    if len(comparable) < 2:
+        return out
+    means = {g: float(np.mean(v)) for g, v in comparable.items()}
+    high, low = max(means, key=means.__getitem__), min(means, key=means.__getitem__)
+    gap = round(means[high] - means[low], 4)
+    se = math.sqrt(_variance_of_mean(comparable[high]) + _variance_of_mean(comparable[low]))
+    out.update(reward_difference=gap, high=high, low=low)
+    if math.isfinite(se):
+        out.update(
+            reward_difference_se=round(se, 4), reward_difference_lower_95=round(gap - 1.96 * se, 4)
+        )
+    return out

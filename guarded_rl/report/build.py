@@ -169,7 +169,7 @@ def _updates(by_type: dict[str, list[AuditEntry]]) -> dict[str, Any]:
     outcome: dict[int, dict[str, Any]] = {}
     for e in decided:  # the latest decision on an update is its outcome (held, then reviewed)
         outcome[e.payload.get("cycle", -1)] = {
-            "decision": e.type.removeprefix("update_"),
+            "decision": _decision_of(e),
             "rule": e.payload.get("rule"),
             "reasons": e.payload.get("reasons", []),
             "decided_seq": e.seq,
@@ -218,6 +218,8 @@ def _updates(by_type: dict[str, list[AuditEntry]]) -> dict[str, Any]:
         "applied": len(applied),
         "approved": decisions.get("approved", 0),
         "rejected": decisions.get("rejected", 0),
+        "superseded": decisions.get("superseded", 0),
+        "expired": decisions.get("expired", 0),
         "pending": decisions.get("pending", 0),
         "held_for_review": sum(r["held_for_review"] for r in timeline),
         "rolled_back": len(rollbacks),
@@ -227,6 +229,17 @@ def _updates(by_type: dict[str, list[AuditEntry]]) -> dict[str, Any]:
 
 
 _DECISIONS = ("update_approved", "update_rejected", "update_pending")
+#: `update_rejected` rules that are no person's or check's rejection: the review queue closed
+#: the proposal because the weights it was made from are no longer live, or nobody decided in time
+_CLOSED_UNDECIDED = ("superseded", "expired")
+
+
+def _decision_of(entry: AuditEntry) -> str:
+    """approved, pending, rejected, or superseded / expired for a proposal closed unreviewed."""
+    decision = entry.type.removeprefix("update_")
+    if decision == "rejected" and entry.payload.get("rule") in _CLOSED_UNDECIDED:
+        return str(entry.payload["rule"])
+    return decision
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -308,7 +308,7 @@ def kl_chart(report: dict[str, Any]) -> Chart:
         "kl",
         title,
         f"Line chart: probe KL of {len(_finite(ys))} updates against the max_step_kl limit; "
-        "markers show approved, held and rejected updates.",
+        "markers show approved, held, rejected, superseded and expired updates.",
         "KL divergence between the live model and each candidate on the probe prompts; at or "
         "above the dashed limit the gate does not approve an update by itself.",
         _png(fig, ax),
@@ -320,6 +320,8 @@ DECISION_STYLE = {
     "approved": ("o", COLOURS[2], "approved"),
     "pending": ("D", COLOURS[1], "held for review"),
     "rejected": ("X", COLOURS[5], "rejected"),
+    "superseded": ("s", "#999999", "superseded (not rejected)"),
+    "expired": ("P", "#555555", "expired unreviewed"),
     "undecided": ("v", "#777777", "undecided"),
 }
 #: Timeline keys a mean reward per update may come under (none in today's report).

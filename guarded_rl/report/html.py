@@ -88,6 +88,7 @@ table.kv th { width: 15.5rem; font-weight: 600; background: var(--zebra); }
 .s-met, .d-approved { color: var(--ok); background: var(--ok-bg); }
 .s-partly-met, .d-pending, .d-undecided { color: var(--warn); background: var(--warn-bg); }
 .s-gap, .d-rejected, .d-rolled-back, .s-missing { color: var(--bad); background: var(--bad-bg); }
+.d-superseded, .d-expired { color: var(--muted); background: var(--grey-bg); }
 .s-unverified { color: var(--grey); background: var(--grey-bg); }
 .s-found { color: var(--ok); background: var(--ok-bg); }
 tr.control.status-gap td:first-child { box-shadow: inset 4px 0 0 var(--bad); }
@@ -332,9 +333,22 @@ def _rolled_back(updates: dict[str, Any]) -> set[int]:
     return undone
 
 
+def _closed_unreviewed(u: dict[str, Any]) -> str:
+    """Proposals the review queue closed without anyone rejecting them (older reports: none)."""
+    parts = []
+    if u.get("superseded"):
+        parts.append(
+            f"{_e(u['superseded'])} superseded (made from weights no longer live; nobody "
+            "rejected them)"
+        )
+    if u.get("expired"):
+        parts.append(f"{_e(u['expired'])} expired before anyone decided")
+    return "".join(f"{part}, " for part in parts)
+
+
 def _decision(row: dict[str, Any], undone: set[int]) -> str:
     decision = str(row.get("decision") or "undecided")
-    label = {"pending": "held for review"}.get(decision, decision)
+    label = {"pending": "held for review", "expired": "expired unreviewed"}.get(decision, decision)
     out = _badge(label, f"d-{_slug(decision)}")
     if row.get("applied"):
         out += " · applied"
@@ -348,7 +362,8 @@ def _updates(report: dict[str, Any], chart: Chart) -> str:
     undone = _rolled_back(u)
     text = (
         f"<p>{_e(u['proposed'])} proposed, {_e(u['applied'])} applied, {_e(u['approved'])} "
-        f"approved, {_e(u['rejected'])} rejected, {_e(u['pending'])} still held for review "
+        f"approved, {_e(u['rejected'])} rejected, {_closed_unreviewed(u)}"
+        f"{_e(u['pending'])} still held for review "
         f"({_e(u.get('held_for_review', 0))} held at some point), "
         f"{_e(u['rolled_back'])} rollback(s).</p>"
     )

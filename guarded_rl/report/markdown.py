@@ -84,7 +84,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += ["", "## Updates", ""]
     out += [
         f"{u['proposed']} proposed, {u['applied']} applied, {u['approved']} approved, "
-        f"{u['rejected']} rejected, {u['pending']} still held for review ({u['held_for_review']} "
+        f"{u['rejected']} rejected, {_closed_unreviewed(u)}"
+        f"{u['pending']} still held for review ({u['held_for_review']} "
         f"held at some point), {u['rolled_back']} "
         "rollback(s).",
         "",
@@ -223,3 +224,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += ["", "### Requirements", ""]
     out += [f"- **{ctl['id']} {ctl['title']}**: {ctl['requirement']}" for ctl in report["controls"]]
     return "\n".join(out) + "\n"
+
+
+def _closed_unreviewed(u: dict[str, Any]) -> str:
+    """Proposals the review queue closed without anyone rejecting them (older reports: none)."""
+    parts = []
+    if u.get("superseded"):
+        parts.append(f"{u['superseded']} superseded (made from weights no longer live; nobody "
+                     "rejected them)")  # fmt: skip
+    if u.get("expired"):
+        parts.append(f"{u['expired']} expired before anyone decided")
+    return "".join(f"{part}, " for part in parts)

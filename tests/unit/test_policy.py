@@ -216,3 +216,13 @@ def test_policies_are_frozen() -> None:
         policy.safety.profanity_threshold = 0.1  # type: ignore[misc]
     with pytest.raises(ValidationError):
         SafetyPolicy(extra_key=1)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "2.5", '"ten"'])
+def test_fairness_window_updates_is_bounded(tmp_path: Path, value: str) -> None:
+    err = _error(tmp_path, f"[fairness]\nwindow_updates = {value}\n")
+    assert "fairness.window_updates" in err.one_line()
+
+
+def test_fairness_window_updates_defaults_to_ten() -> None:
+    assert GuardPolicy().fairness.window_updates == 10
