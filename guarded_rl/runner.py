@@ -61,6 +61,7 @@ from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
 from guarded_rl.policy import GuardPolicy, parse_policy
 from guarded_rl.records import Batch, CheckResult, Request, UpdateProposal
+from guarded_rl.safety.code_allow import require_policy_code_allowed
 from guarded_rl.safety.screen import screen_from_policy
 from guarded_rl.weights import load_state
 
@@ -131,6 +132,7 @@ def run(
     run_dir = Path(config.run_dir)
     prepare_run_dir(run_dir)
     registry = review_registry(policy)  # a bad reviewers file fails before any write
+    require_policy_code_allowed(policy.safety)  # so does code the user did not allow
     operator = operator or login_name()
     key_file = new_key_file(run_dir, key_file, field="--key-file")
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
@@ -214,6 +216,10 @@ def resume(
     with run_lock(run_dir):  # fails at once if the run is live elsewhere
         opened = open_run(run_dir, key_file=key_file)
         config, policy = opened.config, opened.policy
+        # the policy comes from the run's log: its code needs the user's allowance as well
+        require_policy_code_allowed(
+            policy.safety, file=f"{opened.run_dir / 'audit.jsonl'}:run_started"
+        )
         registry = review_registry(policy)
         operator = operator or login_name()
         live = opened.history.live_sha256()
