@@ -145,12 +145,10 @@ def write_decision(path: Path, signed: SignedDecision, *, force: bool = False) -
 def read_decision(path: Path) -> SignedDecision:
     from pydantic import ValidationError
 
+    from guarded_rl.approval.inbox_file import read_small_file
     from guarded_rl.policy import validation_error_to_input_error
 
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read decision file: {exc.strerror}", file=str(path)) from None
+    raw = read_small_file(Path(path))  # a regular file of a decision's size, or one line
     try:
         return SignedDecision.model_validate_json(raw)
     except ValidationError as exc:
