@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,14 @@ def test_policies_are_frozen() -> None:
         policy.safety.profanity_threshold = 0.1  # type: ignore[misc]
     with pytest.raises(ValidationError):
         SafetyPolicy(extra_key=1)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("max_step_kl", "1e308"), ("reject_step_kl", "inf"), ("reject_step_kl", "nan")],
+)
+def test_step_kl_thresholds_are_finite_and_bounded(key: str, value: str) -> None:
+    """A huge or infinite KL threshold switches the drift check off: refused (item 22)."""
+    with pytest.raises(PolicyError) as err:
+        parse_policy(tomllib.loads(f"[gate]\n{key} = {value}\n"), source="p.toml")
+    assert err.value.field == f"gate.{key}" and err.value.file == "p.toml"
