@@ -133,6 +133,7 @@ def run(
     prepare_run_dir(run_dir)
     registry = review_registry(policy)  # a bad reviewers file fails before any write
     require_policy_code_allowed(policy.safety)  # so does code the user did not allow
+    check_probe_suite(policy)  # and a probe suite that cannot be read
     operator = operator or login_name()
     key_file = new_key_file(run_dir, key_file, field="--key-file")
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
@@ -607,6 +608,16 @@ def build_guard(
         on_update_recorded=signer.sign if signer is not None else None,
         checkpointed=checkpointed,
     )
+
+
+def check_probe_suite(policy: GuardPolicy) -> None:
+    """Read the policy's probe suite now, so a missing one fails before anything is written
+    (the probes themselves run only on every Nth update)."""
+    fairness = policy.fairness
+    if fairness.probe_every > 0 and fairness.probe_suite:
+        from guarded_rl.fairness.probes import load_suite
+
+        load_suite(fairness.probe_suite)
 
 
 def bias_checks(

@@ -23,6 +23,9 @@ def check(
     policy = load_policy(file)
     with allowing(allow_code or []):
         require_policy_code_allowed(policy.safety, file=str(file))
+    from guarded_rl.runner import check_probe_suite
+
+    check_probe_suite(policy)  # a run would need it
     console = Console()
     console.print(
         f"[green]ok[/green] {file}: policy '{policy.name}' "
