@@ -29,6 +29,10 @@ def read_texts(source: str) -> list[str]:
         raise InputError("no such file", file=name) from None
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", file=name) from None
+    except IsADirectoryError:
+        raise InputError("is a directory", file=name, expected="a text or JSONL file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=name) from None
     lines = raw.splitlines()
     first = next((line for line in lines if line.strip()), "")
     if not first.lstrip().startswith("{"):

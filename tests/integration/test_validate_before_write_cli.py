@@ -16,3 +16,10 @@ def test_missing_probe_suite_fails_check_and_run_writes_nothing(cli, tmp_path: P
     assert ran.returncode == 2 and "no such probe suite file" in ran.stderr
     assert "Traceback" not in ran.stderr
     assert not run_dir.exists() and not key.exists()
+
+
+def test_screen_of_a_directory_is_one_line(cli, tmp_path: Path) -> None:
+    result = cli("screen", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert line == f"error: {tmp_path}: is a directory (expected a text or JSONL file)"
