@@ -23,3 +23,18 @@ def test_screen_of_a_directory_is_one_line(cli, tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     line = result.stderr.strip()
     assert line == f"error: {tmp_path}: is a directory (expected a text or JSONL file)"
+
+
+def test_os_error_while_writing_is_one_line(cli, tmp_path: Path) -> None:
+    """An OSError (read-only folder, a directory where a file goes) is one line, exit 1."""
+    from guarded_rl.policy import parse_policy
+    from guarded_rl.runner import RunConfig, run
+
+    run_dir = tmp_path / "run"
+    run(RunConfig(run_dir=str(run_dir), cycles=1, users_per_cycle=8, seed=1),
+        parse_policy({"fairness": {"probe_every": 0}}), key_file=tmp_path / "k.key")  # fmt: skip
+    (run_dir / "report-eu-ai-act.json").mkdir()  # the report's own file cannot be written
+    result = cli("report", str(run_dir), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip()
+    assert line.startswith("error: ") and "\n" not in line and "Traceback" not in line, line
