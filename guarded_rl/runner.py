@@ -137,6 +137,7 @@ def run(
     operator = operator or login_name()
     key_file = new_key_file(run_dir, key_file, field="--key-file")
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
+    check_prompt_fits(config.prompt, model, tokenizer, policy)  # so does a too-long --prompt
     deterministic_torch()
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -608,6 +609,26 @@ def build_guard(
         on_update_recorded=signer.sign if signer is not None else None,
         checkpointed=checkpointed,
     )
+
+
+def check_prompt_fits(prompt: str, model: Any, tokenizer: Any, policy: GuardPolicy) -> None:
+    """Refuse a prompt that leaves the model no room to write (it would fail mid-cycle)."""
+    config = getattr(model, "config", None)
+    context = getattr(config, "n_positions", None) or getattr(
+        config, "max_position_embeddings", None
+    )
+    if not prompt or not isinstance(context, int):
+        return
+    room = context - policy.learner.max_new_tokens
+    used = len(tokenizer(prompt)["input_ids"])
+    if used > room:
+        raise InputError(
+            f"too long for the model: {used} tokens",
+            field="--prompt",
+            got=prompt,
+            expected=f"at most {max(room, 0)} tokens (context {context} minus "
+            f"{policy.learner.max_new_tokens} new tokens)",
+        )
 
 
 def check_probe_suite(policy: GuardPolicy) -> None:

@@ -38,3 +38,14 @@ def test_os_error_while_writing_is_one_line(cli, tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     line = result.stderr.strip()
     assert line.startswith("error: ") and "\n" not in line and "Traceback" not in line, line
+
+
+def test_prompt_longer_than_the_context_is_refused_before_writing(cli, tmp_path: Path) -> None:
+    run_dir, key = tmp_path / "run", tmp_path / "run.key"
+    ran = cli("run", "--cycles", "1", "--run-dir", str(run_dir), "--key-file", str(key),
+              "--prompt", "word " * 3000)  # fmt: skip
+    assert ran.returncode == 2, ran.stderr
+    line = ran.stderr.strip()
+    assert "--prompt" in line and "too long for the model" in line and "Traceback" not in line
+    assert len(line) < 600
+    assert not run_dir.exists() and not key.exists()
