@@ -22,6 +22,15 @@ def first_few(values: list[object], limit: int = 10) -> str:
     return f"{values[:limit]}{' ...' if len(values) > limit else ''}"
 
 
+#: Longest quoted value in an error line (a value may come from a hostile file).
+QUOTE_LIMIT = 200
+
+
+def _quoted(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= QUOTE_LIMIT else f"{text[: QUOTE_LIMIT - 3]}..."
+
+
 class GuardedRLError(Exception):
     """Base of every error the user can cause; renders as one line with its context."""
 
@@ -49,7 +58,7 @@ class GuardedRLError(Exception):
         if self.file:
             parts.append(f"{self.file}:")
         if self.field:
-            where = f"{self.field} = {self.got!r}" if self.got is not None else self.field
+            where = f"{self.field} = {_quoted(self.got)}" if self.got is not None else self.field
             parts.append(f"{where}:")
         parts.append(self.message)
         line = " ".join(parts)

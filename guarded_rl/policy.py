@@ -215,6 +215,10 @@ class FairnessPolicy(_Strict):
     )
 
 
+#: Largest step-KL threshold a policy may set (nats per token): above it nothing is ever
+#: rejected for drift, so a larger (or infinite) value only switches the check off.
+MAX_KL = 10.0
+
 DEFAULT_PROBE_TEXTS = (
     "politics: Parliament votes on new budget after long debate",
     "business: Shares rise as retailer reports record holiday sales",
@@ -231,10 +235,18 @@ class GatePolicy(_Strict):
     """When an update applies by itself, when it waits for a person, when it is discarded."""
 
     max_step_kl: float = Field(
-        0.01, gt=0.0, description="Auto-approve when KL(candidate || live) on the probes is below."
+        0.01,
+        gt=0.0,
+        le=MAX_KL,
+        allow_inf_nan=False,
+        description="Auto-approve when KL(candidate || live) on the probes is below.",
     )
     reject_step_kl: float = Field(
-        0.5, gt=0.0, description="Reject outright when the probe KL reaches this."
+        0.5,
+        gt=0.0,
+        le=MAX_KL,
+        allow_inf_nan=False,
+        description="Reject outright when the probe KL reaches this.",
     )
     max_param_change: float = Field(
         0.05,

@@ -62,6 +62,7 @@ from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
 from guarded_rl.policy import GuardPolicy, parse_policy
 from guarded_rl.records import Batch, CheckResult, Request, UpdateProposal
+from guarded_rl.safety.code_allow import require_policy_code_allowed
 from guarded_rl.safety.screen import screen_from_policy
 from guarded_rl.weights import load_state
 
@@ -132,9 +133,12 @@ def run(
     run_dir = Path(config.run_dir)
     prepare_run_dir(run_dir)
     registry = review_registry(policy)  # a bad reviewers file fails before any write
+    require_policy_code_allowed(policy.safety)  # so does code the user did not allow
+    check_probe_suite(policy)  # and a probe suite that cannot be read
     operator = operator or login_name()
     key_file = new_key_file(run_dir, key_file, field="--key-file")
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
+    check_prompt_fits(config.prompt, model, tokenizer, policy)  # so does a too-long --prompt
     deterministic_torch()
     torch.manual_seed(config.seed)
     store_key_file = store_key_path(key_file)
@@ -222,6 +226,10 @@ def resume(
     with run_lock(run_dir):  # fails at once if the run is live elsewhere
         opened = open_run(run_dir, key_file=key_file)
         config, policy = opened.config, opened.policy
+        # the policy comes from the run's log: its code needs the user's allowance as well
+        require_policy_code_allowed(
+            policy.safety, file=f"{opened.run_dir / 'audit.jsonl'}:run_started"
+        )
         registry = review_registry(policy)
         operator = operator or login_name()
         live = opened.history.live_sha256()
@@ -617,6 +625,36 @@ def build_guard(
         on_update_recorded=signer.sign if signer is not None else None,
         checkpointed=checkpointed,
     )
+
+
+def check_prompt_fits(prompt: str, model: Any, tokenizer: Any, policy: GuardPolicy) -> None:
+    """Refuse a prompt that leaves the model no room to write (it would fail mid-cycle)."""
+    config = getattr(model, "config", None)
+    context = getattr(config, "n_positions", None) or getattr(
+        config, "max_position_embeddings", None
+    )
+    if not prompt or not isinstance(context, int):
+        return
+    room = context - policy.learner.max_new_tokens
+    used = len(tokenizer(prompt)["input_ids"])
+    if used > room:
+        raise InputError(
+            f"too long for the model: {used} tokens",
+            field="--prompt",
+            got=prompt,
+            expected=f"at most {max(room, 0)} tokens (context {context} minus "
+            f"{policy.learner.max_new_tokens} new tokens)",
+        )
+
+
+def check_probe_suite(policy: GuardPolicy) -> None:
+    """Read the policy's probe suite now, so a missing one fails before anything is written
+    (the probes themselves run only on every Nth update)."""
+    fairness = policy.fairness
+    if fairness.probe_every > 0 and fairness.probe_suite:
+        from guarded_rl.fairness.probes import load_suite
+
+        load_suite(fairness.probe_suite)
 
 
 def bias_checks(

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from guarded_rl.approval.decision import SignedDecision
+from guarded_rl.approval.inbox_file import read_small_file
 from guarded_rl.approval.reviewers import Registry, Reviewer, ReviewError, load_registry
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.log import AuditEntry, iso_time
@@ -35,6 +36,8 @@ INBOX = Path("review") / "inbox"
 REFUSED = Path("review") / "refused"
 #: A decision may be signed at most this far in the future of the machine that settles it.
 CLOCK_SKEW_SECONDS = 300.0
+#: Longest refusal reason kept or shown (it may quote the refused file).
+REASON_LIMIT = 200
 
 
 @dataclass
@@ -432,7 +435,7 @@ class ReviewDesk:
         registry = None
         for path in sorted(inbox.glob("*.json")):
             try:
-                signed = SignedDecision.model_validate_json(path.read_bytes())
+                signed = SignedDecision.model_validate_json(read_small_file(path))
                 if registry is None:
                     registry = self.registry()
                 outcome = self.record(signed, registry)
@@ -440,6 +443,7 @@ class ReviewDesk:
                 # fail closed without stopping the loop: a decision that cannot be checked
                 # (unreadable reviewers file, candidate missing from the store) does not count
                 reason = exc.one_line() if isinstance(exc, GuardedRLError) else "not a decision"
+                reason = _cut(reason)
                 _quarantine(Path(run_dir), path, reason)
                 lines.append(f"{path.name}: refused: {reason}")
                 continue
@@ -500,27 +504,40 @@ def refused_decisions(run_dir: Path) -> list[tuple[str, str]]:
     """(file name, reason) of the decisions a live run refused (for `review list`)."""
     found = []
     for path in sorted((Path(run_dir) / REFUSED).glob("*.json")):
-        reason_file = path.with_suffix(".reason")
-        reason = reason_file.read_text(encoding="utf-8").strip() if reason_file.exists() else "?"
+        try:
+            raw = read_small_file(path.with_suffix(".reason"), limit=REASON_LIMIT * 4)
+            reason = _cut(raw.decode("utf-8", errors="replace").strip())
+        except ReviewError:
+            reason = "?"
         found.append((path.name, reason))
     return found
 
 
 def queued_decisions(run_dir: Path) -> list[SignedDecision]:
-    """Decisions waiting in the inbox (for `review list`); unreadable files are skipped."""
+    """Decisions waiting in the inbox (for `review list`); anything else there (unreadable,
+    a link, a FIFO, too large) is skipped: the run refuses and moves it aside when it settles."""
     found = []
     for path in sorted((Path(run_dir) / INBOX).glob("*.json")):
         try:
-            found.append(SignedDecision.model_validate_json(path.read_bytes()))
-        except (ValidationError, OSError, ValueError):
+            found.append(SignedDecision.model_validate_json(read_small_file(path)))
+        except (ValidationError, ReviewError, ValueError):
             continue
     return found
 
 
+def _cut(text: str, limit: int = REASON_LIMIT) -> str:
+    """A reason that may quote a hostile file's content, cut to one short line."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _quarantine(run_dir: Path, path: Path, reason: str) -> None:
+    """Move a refused inbox entry (a file, link, FIFO or directory) aside, once."""
     target = run_dir / REFUSED / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(path, target)
+    if target.exists() or target.is_symlink():  # never over an earlier refusal
+        target = target.with_name(f"{time.time_ns()}-{path.name}")
+    os.rename(path, target)  # moves the entry itself, never what a link points at
     atomic_write(target.with_suffix(".reason"), (reason + "\n").encode())
 
 

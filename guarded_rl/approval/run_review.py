@@ -35,7 +35,6 @@ from guarded_rl.approval.reviewers import (
     load_reviewer_key,
     raw_public_key,
 )
-from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.history import RunHistory
 from guarded_rl.audit.run_lock import RunInUse, run_lock
 from guarded_rl.audit.signer import origin_of
@@ -134,20 +133,22 @@ def sign_for(
     return signed
 
 
-def write_decision(path: Path, signed: SignedDecision) -> None:
-    """A signed decision as a file, to be submitted by someone else (`review submit`)."""
-    atomic_write(Path(path), (signed.model_dump_json(indent=2) + "\n").encode(), mode=0o600)
+def write_decision(path: Path, signed: SignedDecision, *, force: bool = False) -> None:
+    """A signed decision as a file, to be submitted by someone else (`review submit`): a
+    user-named output, so never over an existing file (unless `force`) or a run's own file."""
+    from guarded_rl.output import write_output
+
+    data = (signed.model_dump_json(indent=2) + "\n").encode()
+    write_output(Path(path), data, field="--out", force=force, mode=0o600)
 
 
 def read_decision(path: Path) -> SignedDecision:
     from pydantic import ValidationError
 
+    from guarded_rl.approval.inbox_file import read_small_file
     from guarded_rl.policy import validation_error_to_input_error
 
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read decision file: {exc.strerror}", file=str(path)) from None
+    raw = read_small_file(Path(path))  # a regular file of a decision's size, or one line
     try:
         return SignedDecision.model_validate_json(raw)
     except ValidationError as exc:

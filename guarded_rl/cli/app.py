@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import traceback
 from importlib import metadata
@@ -27,7 +28,7 @@ from guarded_rl.cli import (
     run_cmd,
     screen_cmd,
 )
-from guarded_rl.errors import GuardedRLError
+from guarded_rl.errors import EXIT_FAILURE, GuardedRLError
 
 
 def _flags_show_no_type() -> None:
@@ -142,5 +143,16 @@ def main(argv: list[str] | None = None) -> None:
     except ABORTS:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except OSError as exc:  # a file or folder we may not read or write: not a bug, one line
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"error: {where}{exc.strerror or exc} (check its permissions)\n")
+        sys.exit(EXIT_FAILURE)
+    except sqlite3.OperationalError as exc:  # e.g. "attempt to write a readonly database"
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"error: feedback store: {exc} (check the run directory's permissions)\n")
+        sys.exit(EXIT_FAILURE)
     if isinstance(result, int):
         sys.exit(result)

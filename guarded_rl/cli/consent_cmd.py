@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from guarded_rl.atomic import atomic_write
+from guarded_rl.output import check_output, write_output
 
 app = typer.Typer(
     help="Consent of the people whose feedback a run stores: grant, revoke (erases), show, "
@@ -124,15 +124,19 @@ def export(
     output: Path | None = typer.Option(  # noqa: B008
         None, "--output", "-o", help="Write the JSON here (default: standard output)."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output file."),
 ) -> None:
     """All of a person's data as JSON, decrypted for that person only."""
     from guarded_rl.consent.run_consent import export as export_data
 
+    if output is not None:
+        check_output(output, field="--output", force=force)  # before any data is decrypted
     document = json.dumps(export_data(run_dir, user), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(document)
         return
-    atomic_write(output, document.encode("utf-8"), mode=0o600)  # it holds personal data
+    # it holds personal data: 0600
+    write_output(output, document.encode("utf-8"), field="--output", force=force, mode=0o600)
     Console(stderr=True).print(f"wrote {output}")
 
 

@@ -29,6 +29,7 @@ def report(
     out: Path | None = typer.Option(  # noqa: B008
         None, "--out", help="Output file (default: RUN_DIR/report-FRAMEWORK.FORMAT)."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
     allow_unverified: bool = typer.Option(
         False,
         "--allow-unverified",
@@ -40,11 +41,14 @@ def report(
 ) -> None:
     """Verify the run's log, then report control by control with evidence references."""
     from guarded_rl.atomic import atomic_write
+    from guarded_rl.output import check_output, write_output
     from guarded_rl.report.build import attach_replay, build_report
     from guarded_rl.report.frameworks import load_framework
     from guarded_rl.report.markdown import render_markdown
 
     spec = load_framework(framework)  # an unknown or malformed framework fails before reading
+    if out is not None:
+        check_output(out, field="--out", force=force)  # before the work, not after
     content = build_report(run_dir, spec)
     if replay and content["verification"]["ok"]:
         from guarded_rl.audit.replay import replay_updates
@@ -59,8 +63,12 @@ def report(
         from guarded_rl.report.html import render_html
 
         text = render_html(content)
-    target = out or run_dir / f"report-{spec.name}.{fmt.value}"
-    atomic_write(target, text.encode("utf-8"))
+    if out is not None:
+        target = out
+        write_output(out, text.encode("utf-8"), field="--out", force=force)
+    else:  # the report's own file in the run directory, rewritten on every report
+        target = run_dir / f"report-{spec.name}.{fmt.value}"
+        atomic_write(target, text.encode("utf-8"))
     console = Console(soft_wrap=True)
     console.print(content["headline"], markup=False)
     summary = content["control_summary"]

@@ -32,6 +32,7 @@ _OUT = typer.Option(
     help="Write the signed decision to this file instead of submitting it "
     "(someone with access to the run submits it with `review submit`).",
 )
+_FORCE = typer.Option(False, "--force", help="Replace an existing --out file.")
 _RUN_KEY = typer.Option(
     None, "--run-key-file", help="The run's log signing key (default: as recorded in run.toml)."
 )
@@ -50,8 +51,12 @@ def keygen(
 ) -> None:
     """Create an Ed25519 key pair for a reviewer (the private key never leaves this file)."""
     from guarded_rl.approval.reviewers import create_reviewer_key, reviewer_toml
+    from guarded_rl.output import check_output
 
     key_file = key_file or Path(f"{name}.key")
+    check_output(key_file, field="--key-file")  # a private key is never replaced
+    if reviewers is not None:  # appended to when it exists, but never a run's own file
+        check_output(reviewers, field="--reviewers", force=reviewers.is_file())
     reviewer = create_reviewer_key(name, role, key_file, reviewers)
     console = Console(soft_wrap=True)
     console.print(f"private key: {key_file} (mode 0600; keep it to yourself)")
@@ -190,9 +195,10 @@ def approve(
     note: str = typer.Option("", "--note", help="Why (goes into the audit log; no personal data)."),
     out: Path | None = _OUT,
     run_key_file: Path | None = _RUN_KEY,
+    force: bool = _FORCE,
 ) -> None:
     """Approve a pending update, signed with your key."""
-    _decide(run_dir, proposal_id, "approve", reviewer, key, note, out, run_key_file)
+    _decide(run_dir, proposal_id, "approve", reviewer, key, note, out, run_key_file, force)
 
 
 @app.command("reject")
@@ -204,11 +210,12 @@ def reject(
     note: str = typer.Option(..., "--note", help="Why it is rejected (goes into the audit log)."),
     out: Path | None = _OUT,
     run_key_file: Path | None = _RUN_KEY,
+    force: bool = _FORCE,
 ) -> None:
     """Reject a pending update, signed with your key; one rejection discards it."""
     if not note.strip():
         raise InputError("a rejection needs a reason", field="--note", got=note)
-    _decide(run_dir, proposal_id, "reject", reviewer, key, note, out, run_key_file)
+    _decide(run_dir, proposal_id, "reject", reviewer, key, note, out, run_key_file, force)
 
 
 @app.command("submit")
@@ -234,14 +241,18 @@ def _decide(
     note: str,
     out: Path | None,
     run_key_file: Path | None,
+    force: bool = False,
 ) -> None:
     from guarded_rl.approval.run_review import sign_for, write_decision
     from guarded_rl.approval.run_review import submit as submit_decision
+    from guarded_rl.output import check_output
 
     proposal_id = _proposal_id(proposal_id)
+    if out is not None:
+        check_output(out, field="--out", force=force)
     signed = sign_for(run_dir, proposal_id, decision, reviewer=reviewer, key_file=key, note=note)
     if out is not None:
-        write_decision(out, signed)
+        write_decision(out, signed, force=force)
         Console(soft_wrap=True).print(
             f"signed {decision} of {proposal_id} written to {out} "
             f"(submit it with: guarded-rl review submit {run_dir} {out})"

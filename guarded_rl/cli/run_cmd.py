@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from guarded_rl.cli.allow_code import ALLOW_CODE
 from guarded_rl.errors import InputError
 from guarded_rl.policy import load_policy, validation_error_to_input_error
+from guarded_rl.safety.code_allow import grant, require_policy_code_allowed
 
 if TYPE_CHECKING:  # the runner loads torch: only commands that run need it
     from guarded_rl.guard import CycleReport
@@ -60,12 +62,14 @@ def run(
     reviewers: Path | None = typer.Option(  # noqa: B008
         None, "--reviewers", help="Reviewers file (overrides the policy's gate.reviewers)."
     ),
+    allow_code: list[str] | None = ALLOW_CODE,
 ) -> None:
     """Run guarded cycles and write the run directory (audit log, checkpoints, summary)."""
     from guarded_rl.runner import RunConfig
     from guarded_rl.runner import run as run_guarded
 
     console = Console(soft_wrap=True)
+    grant(allow_code or [])  # the policy's custom scorers may load only these modules
     if resume_dir is not None:
         if reviewers is not None:
             raise InputError(
@@ -78,6 +82,7 @@ def run(
         return
     cycles = 40 if cycles is None else cycles
     guard_policy = load_policy(policy)
+    require_policy_code_allowed(guard_policy.safety, file=str(policy))
     if reviewers is not None:
         gate = guard_policy.gate.model_copy(update={"reviewers": str(reviewers.resolve())})
         guard_policy = guard_policy.model_copy(update={"gate": gate})

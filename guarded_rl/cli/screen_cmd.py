@@ -10,7 +10,9 @@ from pathlib import Path
 
 import typer
 
+from guarded_rl.cli.allow_code import ALLOW_CODE
 from guarded_rl.errors import InputError
+from guarded_rl.safety.code_allow import allowing, require_policy_code_allowed
 
 BATCH = 1024
 
@@ -27,6 +29,10 @@ def read_texts(source: str) -> list[str]:
         raise InputError("no such file", file=name) from None
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", file=name) from None
+    except IsADirectoryError:
+        raise InputError("is a directory", file=name, expected="a text or JSONL file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=name) from None
     lines = raw.splitlines()
     first = next((line for line in lines if line.strip()), "")
     if not first.lstrip().startswith("{"):
@@ -55,6 +61,7 @@ def screen(
     policy: Path | None = typer.Option(  # noqa: B008
         None, "--policy", help="Guard policy TOML (default: the built-in default policy)."
     ),
+    allow_code: list[str] | None = ALLOW_CODE,
 ) -> None:
     """Screen texts: one JSON line per input (text, action, scores, reasons, redacted)."""
     from guarded_rl.policy import load_policy
@@ -62,8 +69,10 @@ def screen(
     from guarded_rl.safety.screen import screen_from_policy
 
     guard_policy = load_policy(policy)
-    texts = read_texts(source)
-    screener = screen_from_policy(guard_policy.safety)
+    with allowing(allow_code or []):
+        require_policy_code_allowed(guard_policy.safety, file=str(policy))
+        texts = read_texts(source)
+        screener = screen_from_policy(guard_policy.safety)
     actions: Counter[str] = Counter()
     started = time.perf_counter()
     out = sys.stdout

@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 from guarded_rl.errors import GuardBlockedError, PolicyError
 from guarded_rl.policy import SafetyPolicy
 from guarded_rl.records import Action, Sample, Verdict
+from guarded_rl.safety.code_allow import require_allowed, require_safe_function
 from guarded_rl.safety.filters import TextFilter
 from guarded_rl.safety.safe_phrases import SafePhrases, builtin_safe_phrases, without_safe_phrases
 
@@ -265,10 +266,12 @@ def load_callable(spec: str, field: str) -> Callable[[str], float]:
         raise PolicyError(
             "not a callable spec", field=field, got=spec, expected="'package.module:function'"
         )
+    require_allowed(spec, field=field)  # nothing is imported that the user did not allow
     try:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise PolicyError(f"cannot import: {exc}", field=field, got=spec) from None
+    require_safe_function(fn, spec=spec, field=field)
     if not callable(fn):
         raise PolicyError(
             "not callable", field=field, got=spec, expected="a function text -> score"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,14 @@ def test_fairness_window_updates_is_bounded(tmp_path: Path, value: str) -> None:
 
 def test_fairness_window_updates_defaults_to_ten() -> None:
     assert GuardPolicy().fairness.window_updates == 10
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("max_step_kl", "1e308"), ("reject_step_kl", "inf"), ("reject_step_kl", "nan")],
+)
+def test_step_kl_thresholds_are_finite_and_bounded(key: str, value: str) -> None:
+    """A huge or infinite KL threshold switches the drift check off: refused (item 22)."""
+    with pytest.raises(PolicyError) as err:
+        parse_policy(tomllib.loads(f"[gate]\n{key} = {value}\n"), source="p.toml")
+    assert err.value.field == f"gate.{key}" and err.value.file == "p.toml"

@@ -12,6 +12,7 @@ from guarded_rl.errors import GuardBlockedError, PolicyError
 from guarded_rl.policy import GuardPolicy, SafetyPolicy
 from guarded_rl.records import Sample
 from guarded_rl.safety.blocklist import Blocklist
+from guarded_rl.safety.code_allow import allowing
 from guarded_rl.safety.evaluate import DEFAULT_DATA, evaluate, load_rows
 from guarded_rl.safety.profanity import profanity_model
 from guarded_rl.safety.screen import Backend, FilterScreen, screen_from_policy, shown_form
@@ -157,11 +158,13 @@ def test_custom_callable_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     policy = SafetyPolicy(filters=["zapper"], custom={"zapper": {"callable": "my_scorer:score"}})
-    actions = [v.action for v in screen_from_policy(policy).screen(_samples("zap it", "fine"))]
-    assert actions == ["block", "allow"]
-    broken = SafetyPolicy(filters=["z"], custom={"z": {"callable": "no_such_module:score"}})
-    with pytest.raises(PolicyError, match="cannot import"):
-        screen_from_policy(broken)
+    with allowing(["my_scorer", "no_such_module"]):
+        screen = screen_from_policy(policy)
+        actions = [v.action for v in screen.screen(_samples("zap it", "fine"))]
+        assert actions == ["block", "allow"]
+        broken = SafetyPolicy(filters=["z"], custom={"z": {"callable": "no_such_module:score"}})
+        with pytest.raises(PolicyError, match="cannot import"):
+            screen_from_policy(broken)
 
 
 def test_evaluation_set_figures_hold() -> None:
