@@ -53,7 +53,7 @@ from guarded_rl.audit.signer import (
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256
-from guarded_rl.errors import InputError
+from guarded_rl.errors import EXIT_INTERRUPTED, GuardedRLError, InputError
 from guarded_rl.fairness.data_check import DataBiasCheck
 from guarded_rl.guard import CycleReport, FeedbackSource, Guard
 from guarded_rl.learn.causal_lm import load_causal_lm, probe_kl
@@ -85,6 +85,19 @@ class RunConfig(BaseModel):
 
 class StopRun(Exception):
     """Raised by a feedback source to end the run after the current cycle's records."""
+
+
+class RunInterrupted(GuardedRLError):
+    """Ctrl-C stopped the run; the log is finished as "stopped" and signed, so it can resume."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, run_dir: Path, cycles_completed: int) -> None:
+        self.run_dir = run_dir
+        super().__init__(
+            f"interrupted after {cycles_completed} cycle(s) of this session; the log is "
+            f"finished as 'stopped' and signed; continue with: guarded-rl run --resume {run_dir}"
+        )
 
 
 def cycle_seed(seed: int, cycle: int) -> int:
@@ -297,6 +310,7 @@ def _drive(
     run_dir = Path(config.run_dir)
     reports: list[CycleReport] = []
     outcome = "completed"
+    interrupted = False
     try:
         for cycle in cycles:
             if not reviewing.settle_before_cycle(run_dir, policy, signer):
@@ -310,6 +324,11 @@ def _drive(
                 on_cycle(report)
     except StopRun:
         outcome = "stopped"
+    except KeyboardInterrupt:
+        # Ctrl-C is the user stopping the run, not a failure: finish the log as "stopped" and
+        # tell them how to continue (below, once the log is signed and the summary written).
+        outcome = "stopped"
+        interrupted = True
     except BaseException:
         outcome = "failed"  # still close the log and write what was done, then re-raise
         raise
@@ -343,6 +362,8 @@ def _drive(
         if guard.replay_store is not None:
             guard.replay_store.close()
         atomic_write(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    if interrupted:
+        raise RunInterrupted(run_dir, len(reports))
     return summary
 
 
