@@ -28,7 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from guarded_rl.approval.gate import PolicyGate
 from guarded_rl.approval.live import OnWaiting, attach_review, settle, wait_for_review
 from guarded_rl.approval.probe_kl import ProbeKLCheck
-from guarded_rl.approval.queue import ReviewDesk, operator_record, operators_of
+from guarded_rl.approval.queue import (
+    ReviewDesk,
+    operator_identity,
+    operator_record,
+    operators_of,
+)
 from guarded_rl.approval.reviewers import Registry, load_registry
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.checkpoints import CheckpointStore
@@ -126,6 +131,7 @@ def run(
     on_cycle: Callable[[CycleReport], None] | None = None,
     key_file: Path | None = None,
     operator: str | None = None,
+    operator_key: Path | None = None,
     on_review: Callable[[list[str]], None] | None = None,
     on_waiting: OnWaiting | None = None,
 ) -> dict[str, Any]:
@@ -138,13 +144,16 @@ def run(
     may be given as a function: it is called once with the store's id → pseudonym function and
     returns the source.
     `operator` (default: the login name) is who starts the run: with four-eyes on, they may
-    not approve its updates. `on_review` hears of settled review decisions, `on_waiting` of a
-    loop waiting for one.
+    not approve its updates, and with a reviewers file they prove who they are by signing the
+    start with their reviewer key `operator_key`. `on_review` hears of settled review
+    decisions, `on_waiting` of a loop waiting for one.
     """
     run_dir = Path(config.run_dir)
     prepare_run_dir(run_dir)
     registry = review_registry(policy)  # a bad reviewers file fails before any write
-    operator = operator or login_name()
+    operator, operator_signer = operator_identity(
+        registry, operator, operator_key, four_eyes=policy.gate.four_eyes, default_name=login_name()
+    )
     key_file = new_key_file(run_dir, key_file, field="--key-file")
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
     deterministic_torch()
@@ -181,7 +190,9 @@ def run(
         started = _run_started(
             config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key
         )
-        started["operator"] = operator_record(origin_of(run_id), operator, registry)
+        started["operator"] = operator_record(
+            origin_of(run_id), operator, registry, key=operator_signer, prev=audit.head
+        )
         entry = audit.append("run_started", started)
         desk = attach_review(guard, origin=origin_of(run_id), operators=operators_of([entry]))
         audit.append(
@@ -219,6 +230,7 @@ def resume(
     key_file: Path | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
     operator: str | None = None,
+    operator_key: Path | None = None,
     on_review: Callable[[list[str]], None] | None = None,
     on_waiting: OnWaiting | None = None,
 ) -> dict[str, Any]:
@@ -228,7 +240,13 @@ def resume(
         opened = open_run(run_dir, key_file=key_file)
         config, policy = opened.config, opened.policy
         registry = review_registry(policy)
-        operator = operator or login_name()
+        operator, operator_signer = operator_identity(
+            registry,
+            operator,
+            operator_key,
+            four_eyes=policy.gate.four_eyes,
+            default_name=login_name(),
+        )
         live = opened.history.live_sha256()
         state, optimizer = opened.rebuilder.state_for(live)
         opened.learner.restore(state, optimizer)
@@ -259,7 +277,9 @@ def resume(
             "cycles": n,
             "live_sha256": live,
             "versions": runtime_versions(),
-            "operator": operator_record(origin, operator, registry),
+            "operator": operator_record(
+                origin, operator, registry, key=operator_signer, kind="run_resumed", prev=audit.head
+            ),
         }
         entry = audit.append("run_resumed", resumed)
         desk = attach_review(

@@ -54,6 +54,12 @@ def run(
         help="Who starts (or resumes) the run (default: your login name); with four-eyes on "
         "they cannot approve its updates.",
     ),
+    operator_key: Path | None = typer.Option(  # noqa: B008
+        None,
+        "--operator-key",
+        help="Your reviewer private key: with four-eyes on and a reviewers file, the start (or "
+        "resume) is signed with it, so you cannot approve this run's updates yourself.",
+    ),
     reviewers: Path | None = typer.Option(  # noqa: B008
         None, "--reviewers", help="Reviewers file (overrides the policy's gate.reviewers)."
     ),
@@ -71,7 +77,7 @@ def run(
                 got=str(reviewers),
                 expected="no --reviewers with --resume (edit that file to add or remove people)",
             )
-        _resume(console, resume_dir, cycles, key_file, operator)
+        _resume(console, resume_dir, cycles, key_file, operator, operator_key)
         return
     cycles = 40 if cycles is None else cycles
     guard_policy = load_policy(policy)
@@ -111,6 +117,7 @@ def run(
             on_cycle=_line_printer(console),
             key_file=key_file,
             operator=operator,
+            operator_key=operator_key,
             **review_hooks,
             **extra,
         )
@@ -136,6 +143,7 @@ def run(
                 on_cycle=on_cycle,
                 key_file=key_file,
                 operator=operator,
+                operator_key=operator_key,
                 **_review_hooks(progress.console, directory),
             )
     console.print(_final_table(summary))
@@ -149,6 +157,7 @@ def _resume(
     cycles: int | None,
     key_file: Path | None,
     operator: str | None,
+    operator_key: Path | None,
 ) -> None:
     from guarded_rl.runner import resume
 
@@ -161,6 +170,7 @@ def _resume(
         key_file=key_file,
         on_cycle=_line_printer(console),
         operator=operator,
+        operator_key=operator_key,
         **_review_hooks(console, run_dir),
     )
     console.print(_final_table(summary))
