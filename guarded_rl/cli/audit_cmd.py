@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from guarded_rl.errors import InputError, IntegrityError
+from guarded_rl.jsonl import writer as jsonl_writer
 
 app = typer.Typer(help="Prove, read and explain a run's audit log.", no_args_is_help=True)
 
@@ -66,22 +68,15 @@ def show(
             got=type_,
             expected=f"one of {', '.join(types)}",
         )
+    if as_json:
+        out = jsonl_writer(sys.stdout, sort_keys=True)
+        for e in entries:
+            out.write(
+                {"seq": e.seq, "ts": e.ts, "type": e.type, "payload": e.payload, "hash": e.hash}
+            )
+        return
     console = Console(soft_wrap=True)
     for e in entries:
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "seq": e.seq,
-                        "ts": e.ts,
-                        "type": e.type,
-                        "payload": e.payload,
-                        "hash": e.hash,
-                    },
-                    sort_keys=True,
-                )
-            )
-            continue
         summary = ", ".join(
             f"{k}={v}" for k, v in e.payload.items() if isinstance(v, str | int | float | bool)
         )
