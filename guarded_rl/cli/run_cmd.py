@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from guarded_rl.cli.phases import phase_in_task, phase_lines
 from guarded_rl.errors import InputError
 from guarded_rl.policy import load_policy, validation_error_to_input_error
+from guarded_rl.progress import reporting
 
 if TYPE_CHECKING:  # the runner loads torch: only commands that run need it
     from guarded_rl.guard import CycleReport
@@ -111,19 +113,20 @@ def run(
     )
     review_hooks = _review_hooks(console, directory)
     if interactive:
-        summary = run_guarded(
-            config,
-            guard_policy,
-            on_cycle=_line_printer(console),
-            key_file=key_file,
-            operator=operator,
-            operator_key=operator_key,
-            **review_hooks,
-            **extra,
-        )
+        with reporting(phase_lines(console)):
+            summary = run_guarded(
+                config,
+                guard_policy,
+                on_cycle=_line_printer(console),
+                key_file=key_file,
+                operator=operator,
+                operator_key=operator_key,
+                **review_hooks,
+                **extra,
+            )
     else:
         with Progress(
-            TextColumn("cycles"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -137,15 +140,16 @@ def run(
                 printer(report)
                 progress.advance(task)
 
-            summary = run_guarded(
-                config,
-                guard_policy,
-                on_cycle=on_cycle,
-                key_file=key_file,
-                operator=operator,
-                operator_key=operator_key,
-                **_review_hooks(progress.console, directory),
-            )
+            with reporting(phase_in_task(progress, task, "cycles")):
+                summary = run_guarded(
+                    config,
+                    guard_policy,
+                    on_cycle=on_cycle,
+                    key_file=key_file,
+                    operator=operator,
+                    operator_key=operator_key,
+                    **_review_hooks(progress.console, directory),
+                )
     console.print(_final_table(summary))
     _print_review_state(console, summary, directory)
     console.print(f"run directory: {directory}")
@@ -164,15 +168,16 @@ def _resume(
     if cycles is not None and cycles < 1:
         raise InputError("must be at least 1", field="--cycles", got=cycles)
     console.print(f"guarded-rl run: resuming {run_dir}")
-    summary = resume(
-        run_dir,
-        cycles=cycles,
-        key_file=key_file,
-        on_cycle=_line_printer(console),
-        operator=operator,
-        operator_key=operator_key,
-        **_review_hooks(console, run_dir),
-    )
+    with reporting(phase_lines(console)):
+        summary = resume(
+            run_dir,
+            cycles=cycles,
+            key_file=key_file,
+            on_cycle=_line_printer(console),
+            operator=operator,
+            operator_key=operator_key,
+            **_review_hooks(console, run_dir),
+        )
     console.print(_final_table(summary))
     _print_review_state(console, summary, run_dir)
     console.print(f"run directory: {run_dir}")

@@ -148,3 +148,14 @@ def test_ctrl_c_stops_the_run_as_stopped_and_says_how_to_resume(cli, tmp_path: P
     resumed = cli("run", "--resume", str(run_dir), "--cycles", "1")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run_dir / "summary.json").read_text())["outcome"] == "completed"
+
+
+def test_probing_shows_progress_instead_of_sitting_silent(cli, tmp_path: Path) -> None:
+    """The output probes of an update take many seconds: the run says it is probing."""
+    policy = tmp_path / "probe.toml"
+    policy.write_text("[fairness]\nprobe_every = 1\n", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    result = cli("run", "--cycles", "1", "--policy", str(policy), "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert "probing the live model (" in result.stdout
+    assert "probing the candidate (" in result.stdout
