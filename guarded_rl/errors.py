@@ -15,6 +15,8 @@ EXIT_BAD_INPUT = 2
 EXIT_BLOCKED = 3
 #: Exit code for any other user-facing failure (model missing, disk full, ...).
 EXIT_FAILURE = 1
+#: Exit code when the user stopped a command with Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 
 def first_few(values: list[object], limit: int = 10) -> str:

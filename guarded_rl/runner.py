@@ -28,7 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from guarded_rl.approval.gate import PolicyGate
 from guarded_rl.approval.live import OnWaiting, attach_review, settle, wait_for_review
 from guarded_rl.approval.probe_kl import ProbeKLCheck
-from guarded_rl.approval.queue import ReviewDesk, operator_record, operators_of
+from guarded_rl.approval.queue import (
+    ReviewDesk,
+    operator_identity,
+    operator_record,
+    operators_of,
+)
 from guarded_rl.approval.reviewers import Registry, load_registry
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.appendable import run_signing_key
@@ -54,7 +59,7 @@ from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256
 from guarded_rl.consent.store_key import create_store_key, store_key_path
-from guarded_rl.errors import InputError
+from guarded_rl.errors import EXIT_INTERRUPTED, GuardedRLError, InputError
 from guarded_rl.fairness.data_check import DataBiasCheck, WindowSource, store_window
 from guarded_rl.guard import CycleReport, FeedbackSource, Guard
 from guarded_rl.learn.causal_lm import load_causal_lm, probe_kl
@@ -89,6 +94,19 @@ class StopRun(Exception):
     """Raised by a feedback source to end the run after the current cycle's records."""
 
 
+class RunInterrupted(GuardedRLError):
+    """Ctrl-C stopped the run; the log is finished as "stopped" and signed, so it can resume."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, run_dir: Path, cycles_completed: int) -> None:
+        self.run_dir = run_dir
+        super().__init__(
+            f"interrupted after {cycles_completed} cycle(s) of this session; the log is "
+            f"finished as 'stopped' and signed; continue with: guarded-rl run --resume {run_dir}"
+        )
+
+
 def cycle_seed(seed: int, cycle: int) -> int:
     """Each cycle has its own seed, so any cycle can be replayed on its own."""
     return (seed * 1_000_003 + cycle) % (2**63)
@@ -115,6 +133,7 @@ def run(
     on_cycle: Callable[[CycleReport], None] | None = None,
     key_file: Path | None = None,
     operator: str | None = None,
+    operator_key: Path | None = None,
     on_review: Callable[[list[str]], None] | None = None,
     on_waiting: OnWaiting | None = None,
 ) -> dict[str, Any]:
@@ -127,15 +146,18 @@ def run(
     may be given as a function: it is called once with the store's id → pseudonym function and
     returns the source.
     `operator` (default: the login name) is who starts the run: with four-eyes on, they may
-    not approve its updates. `on_review` hears of settled review decisions, `on_waiting` of a
-    loop waiting for one.
+    not approve its updates, and with a reviewers file they prove who they are by signing the
+    start with their reviewer key `operator_key`. `on_review` hears of settled review
+    decisions, `on_waiting` of a loop waiting for one.
     """
     run_dir = Path(config.run_dir)
     prepare_run_dir(run_dir)
     registry = review_registry(policy)  # a bad reviewers file fails before any write
     require_policy_code_allowed(policy.safety)  # so does code the user did not allow
     check_probe_suite(policy)  # and a probe suite that cannot be read
-    operator = operator or login_name()
+    operator, operator_signer = operator_identity(
+        registry, operator, operator_key, four_eyes=policy.gate.four_eyes, default_name=login_name()
+    )
     key_file = new_key_file(run_dir, key_file, field="--key-file")
     model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
     check_prompt_fits(config.prompt, model, tokenizer, policy)  # so does a too-long --prompt
@@ -179,7 +201,9 @@ def run(
         started = _run_started(
             config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key
         )
-        started["operator"] = operator_record(origin_of(run_id), operator, registry)
+        started["operator"] = operator_record(
+            origin_of(run_id), operator, registry, key=operator_signer, prev=audit.head
+        )
         started["store_id"] = consent.store_id  # binds this feedback store to the run
         entry = audit.append("run_started", started)
         desk = attach_review(guard, origin=origin_of(run_id), operators=operators_of([entry]))
@@ -218,6 +242,7 @@ def resume(
     key_file: Path | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
     operator: str | None = None,
+    operator_key: Path | None = None,
     on_review: Callable[[list[str]], None] | None = None,
     on_waiting: OnWaiting | None = None,
 ) -> dict[str, Any]:
@@ -231,7 +256,13 @@ def resume(
             policy.safety, file=f"{opened.run_dir / 'audit.jsonl'}:run_started"
         )
         registry = review_registry(policy)
-        operator = operator or login_name()
+        operator, operator_signer = operator_identity(
+            registry,
+            operator,
+            operator_key,
+            four_eyes=policy.gate.four_eyes,
+            default_name=login_name(),
+        )
         live = opened.history.live_sha256()
         state, optimizer = opened.rebuilder.state_for(live)
         opened.learner.restore(state, optimizer)
@@ -264,7 +295,9 @@ def resume(
             "cycles": n,
             "live_sha256": live,
             "versions": runtime_versions(),
-            "operator": operator_record(origin, operator, registry),
+            "operator": operator_record(
+                origin, operator, registry, key=operator_signer, kind="run_resumed", prev=audit.head
+            ),
         }
         entry = audit.append("run_resumed", resumed)
         desk = attach_review(
@@ -315,6 +348,7 @@ def _drive(
     run_dir = Path(config.run_dir)
     reports: list[CycleReport] = []
     outcome = "completed"
+    interrupted = False
     try:
         for cycle in cycles:
             if not reviewing.settle_before_cycle(run_dir, policy, signer):
@@ -328,6 +362,11 @@ def _drive(
                 on_cycle(report)
     except StopRun:
         outcome = "stopped"
+    except KeyboardInterrupt:
+        # Ctrl-C is the user stopping the run, not a failure: finish the log as "stopped" and
+        # tell them how to continue (below, once the log is signed and the summary written).
+        outcome = "stopped"
+        interrupted = True
     except BaseException:
         outcome = "failed"  # still close the log and write what was done, then re-raise
         raise
@@ -361,6 +400,8 @@ def _drive(
         if guard.replay_store is not None:
             guard.replay_store.close()
         atomic_write(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    if interrupted:
+        raise RunInterrupted(run_dir, len(reports))
     return summary
 
 

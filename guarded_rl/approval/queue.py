@@ -22,11 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from guarded_rl.approval.decision import SignedDecision
 from guarded_rl.approval.inbox_file import read_small_file
-from guarded_rl.approval.reviewers import Registry, Reviewer, ReviewError, load_registry
+from guarded_rl.approval.reviewers import (
+    Registry,
+    Reviewer,
+    ReviewError,
+    fingerprint_of,
+    load_registry,
+    load_reviewer_key,
+    raw_public_key,
+)
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.log import AuditEntry, iso_time
 from guarded_rl.errors import GuardedRLError, first_few
@@ -62,16 +72,97 @@ class QueuedProposal:
 
 @dataclass(frozen=True, slots=True)
 class Operators:
-    """Who operated the run (started or resumed it): name commitments and key fingerprints."""
+    """Who operated the run (started or resumed it): name commitments, key fingerprints, and
+    each start's proof that its operator held that key (`claims`: fingerprint, proof, entry
+    type, previous entry hash). `unbound` counts starts whose operator named no key."""
 
     commitments: frozenset[str] = frozenset()
     fingerprints: frozenset[str] = frozenset()
+    claims: tuple[tuple[str, str, str, str], ...] = ()
+    unbound: int = 0
 
     def includes(self, origin: str, reviewer: Reviewer) -> bool:
         return (
             operator_commitment(origin, reviewer.name) in self.commitments
             or reviewer.fingerprint in self.fingerprints
         )
+
+    def unproven(self, origin: str, registry: Registry) -> str | None:
+        """Why four-eyes cannot tell the operators from a reviewer, or None when every start
+        and resume was signed with a registered reviewer key. A name alone proves nothing:
+        anyone can type `--operator someone-else`."""
+        if self.unbound:
+            return (
+                f"{self.unbound} start(s) or resume(s) of this run named no operator key, so "
+                "four-eyes cannot tell the operator from a reviewer"
+            )
+        for fingerprint, proof, kind, prev in self.claims:
+            reviewer = registry.by_fingerprint(fingerprint)
+            if reviewer is None:
+                return f"the operator key {fingerprint} of a {kind} is not in the reviewers file"
+            try:
+                reviewer.verification_key().verify(
+                    bytes.fromhex(proof), operator_proof_message(origin, kind, prev)
+                )
+            except (ValueError, InvalidSignature):
+                return f"the operator's proof of key {fingerprint} in a {kind} does not verify"
+        return None
+
+
+def operator_proof_message(origin: str, kind: str, prev: str) -> bytes:
+    """What an operator signs with their reviewer key when starting or resuming a run: bound
+    to the run and to the entry's place in the log, so a proof cannot be reused."""
+    return f"guarded-rl operator proof\0{origin}\0{kind}\0{prev}".encode()
+
+
+def operator_identity(
+    registry: Registry | None,
+    name: str | None,
+    key_file: Path | None,
+    *,
+    four_eyes: bool,
+    default_name: str,
+) -> tuple[str, Ed25519PrivateKey | None]:
+    """Who operates the run, checked before anything is written.
+
+    With four-eyes on and a reviewers file, the operator proves who they are with their own
+    reviewer key (`--operator-key`, any role in the file); the name is then the file's name for
+    that key. Otherwise the operator is the name given (default: the login name).
+    """
+    if key_file is None:
+        if four_eyes and registry is not None:
+            raise ReviewError(
+                "four-eyes is on, so the operator must prove who they are with their reviewer "
+                "key (a name alone can be anyone's)",
+                field="--operator-key",
+                expected=f"the private key of a person in {registry.path} (any role)",
+            )
+        return name or default_name, None
+    if registry is None:
+        raise ReviewError(
+            "an operator key is checked against the reviewers file, and this run has none",
+            field="--operator-key",
+            got=str(key_file),
+            expected="--reviewers FILE (or gate.reviewers in the policy)",
+        )
+    key = load_reviewer_key(key_file)
+    fingerprint = fingerprint_of(raw_public_key(key.public_key()))
+    reviewer = registry.by_fingerprint(fingerprint)
+    if reviewer is None:
+        raise ReviewError(
+            f"key {fingerprint} is not in the reviewers file",
+            file=str(key_file),
+            field="--operator-key",
+            expected=f"the private key of a person in {registry.path}",
+        )
+    if name is not None and name != reviewer.name:
+        raise ReviewError(
+            f"the operator key is {reviewer.name}'s",
+            field="--operator",
+            got=name,
+            expected=f"{reviewer.name} (or no --operator)",
+        )
+    return reviewer.name, key
 
 
 def expiry_of(created: float, hours: float) -> float:
@@ -89,13 +180,30 @@ def operator_commitment(origin: str, name: str) -> str:
     return digest.hexdigest()[:32]
 
 
-def operator_record(origin: str, name: str, registry: Registry | None) -> dict[str, Any]:
-    """What the log says about who started or resumed a run (no name, only commitments)."""
-    key = None
+def operator_record(
+    origin: str,
+    name: str,
+    registry: Registry | None,
+    *,
+    key: Ed25519PrivateKey | None = None,
+    kind: str = "run_started",
+    prev: str = "",
+) -> dict[str, Any]:
+    """What the log says about who started or resumed a run (no name, only commitments); with
+    the operator's reviewer `key`, its fingerprint and a signature proving they held it."""
+    if key is not None:
+        fingerprint = fingerprint_of(raw_public_key(key.public_key()))
+        proof = key.sign(operator_proof_message(origin, kind, prev)).hex()
+        return {
+            "commitment": operator_commitment(origin, name),
+            "reviewer_key": fingerprint,
+            "proof": proof,
+        }
+    known = None
     if registry is not None:
-        known = next((r for r in registry.reviewers if r.name == name), None)
-        key = known.fingerprint if known is not None else None
-    return {"commitment": operator_commitment(origin, name), "reviewer_key": key}
+        found = next((r for r in registry.reviewers if r.name == name), None)
+        known = found.fingerprint if found is not None else None
+    return {"commitment": operator_commitment(origin, name), "reviewer_key": known}
 
 
 def queue_from_entries(entries: Iterable[AuditEntry]) -> dict[str, QueuedProposal]:
@@ -135,6 +243,8 @@ def queue_from_entries(entries: Iterable[AuditEntry]) -> dict[str, QueuedProposa
 
 def operators_of(entries: Iterable[AuditEntry]) -> Operators:
     commitments, fingerprints = set(), set()
+    claims: list[tuple[str, str, str, str]] = []
+    unbound = 0
     for entry in entries:
         if entry.type in ("run_started", "run_resumed"):
             record = entry.payload.get("operator") or {}
@@ -142,7 +252,13 @@ def operators_of(entries: Iterable[AuditEntry]) -> Operators:
                 commitments.add(record["commitment"])
             if record.get("reviewer_key"):
                 fingerprints.add(record["reviewer_key"])
-    return Operators(frozenset(commitments), frozenset(fingerprints))
+            if record.get("reviewer_key") and record.get("proof"):
+                claims.append(
+                    (record["reviewer_key"], str(record["proof"]), entry.type, entry.prev)
+                )
+            else:
+                unbound += 1  # a name (and a fingerprint looked up by it) proves nothing
+    return Operators(frozenset(commitments), frozenset(fingerprints), tuple(claims), unbound)
 
 
 def check_decision(
@@ -228,6 +344,14 @@ def check_decision(
             expected="a proposal made from the live weights",
         )
     if body.decision == "approve":
+        unproven = operators.unproven(origin, registry) if policy.four_eyes else None
+        if unproven is not None:
+            raise ReviewError(
+                unproven,
+                field="--reviewer",
+                got=reviewer.name,
+                expected="a run started and resumed with --operator-key (four-eyes)",
+            )
         if policy.four_eyes and operators.includes(origin, reviewer):
             raise ReviewError(
                 "the operator of this run cannot approve its updates (four-eyes)",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from guarded_rl.audit.log import AuditEntry, read_log
 from guarded_rl.errors import AuditError, InputError, IntegrityError
+from guarded_rl.progress import report
 from guarded_rl.records import Batch, UpdateProposal
 
 if TYPE_CHECKING:  # torch stays unloaded for commands that only read the log
@@ -161,6 +162,7 @@ class StateRebuilder:
                     got=model_sha256[:12],
                 )
             proposal = self.recompute(cycle)
+            report(f"re-executed recorded update {cycle}", cycle, self.history.last_cycle())
             if proposal.candidate_sha256 != model_sha256:
                 raise ReplayMismatch(
                     "re-executing the update does not reproduce its recorded weights",

@@ -7,6 +7,7 @@ with the commitment in the log, bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,14 @@ class ReplayLine:
     max_abs_diff: float | None = None
 
 
-def replay_updates(opened: OpenRun, update: int | None = None) -> list[ReplayLine]:
+def replay_updates(
+    opened: OpenRun,
+    update: int | None = None,
+    *,
+    on_update: Callable[[int, int, int], None] | None = None,
+) -> list[ReplayLine]:
+    """Re-execute each recorded update (or only `update`) and compare its weights with the
+    record. `on_update(cycle, index, total)` hears of each before it starts."""
     history = opened.history
     if update is not None and update not in history.proposals:
         known = sorted(history.proposals)
@@ -41,7 +49,9 @@ def replay_updates(opened: OpenRun, update: int | None = None) -> list[ReplayLin
         )
     cycles = [update] if update is not None else sorted(history.proposals)
     lines = []
-    for cycle in cycles:
+    for index, cycle in enumerate(cycles):
+        if on_update is not None:
+            on_update(cycle, index, len(cycles))
         recorded = history.proposals[cycle]["candidate_sha256"]
         try:
             proposal = opened.rebuilder.recompute(cycle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 
 from guarded_rl.errors import AuditError, InputError, IntegrityError
+from guarded_rl.jsonl import writer as jsonl_writer
 
 if TYPE_CHECKING:
     from guarded_rl.audit.head import SignedHead
@@ -134,22 +136,15 @@ def show(
             got=type_,
             expected=f"one of {', '.join(types)}",
         )
+    if as_json:
+        out = jsonl_writer(sys.stdout, sort_keys=True)
+        for e in entries:
+            out.write(
+                {"seq": e.seq, "ts": e.ts, "type": e.type, "payload": e.payload, "hash": e.hash}
+            )
+        return
     console = Console(soft_wrap=True)
     for e in entries:
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "seq": e.seq,
-                        "ts": e.ts,
-                        "type": e.type,
-                        "payload": e.payload,
-                        "hash": e.hash,
-                    },
-                    sort_keys=True,
-                )
-            )
-            continue
         summary = ", ".join(
             f"{k}={v}" for k, v in e.payload.items() if isinstance(v, str | int | float | bool)
         )

@@ -1,4 +1,4 @@
-"""`guarded-rl consent grant|revoke|show|export|purge RUN_DIR`: the consent ledger of a run."""
+"""`guarded-rl consent grant|revoke|show|list|export|purge RUN_DIR`: the consent ledger of a run."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from guarded_rl.output import check_output, write_output
 
 app = typer.Typer(
     help="Consent of the people whose feedback a run stores: grant, revoke (erases), show, "
-    "export, purge expired feedback.",
+    "list, export, purge expired feedback.",
     no_args_is_help=True,
 )
 
@@ -115,6 +116,36 @@ def show(
     console.print(f"live updates trained on it: {_cycles(info['live_updates']) or 'none'}")
     if info["rolled_back_updates"]:
         console.print(f"rolled back updates trained on it: {_cycles(info['rolled_back_updates'])}")
+
+
+@app.command("list")
+def list_(
+    run_dir: Path = _RUN_DIR,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Who consented to what: every person by pseudonym, purposes current and revoked, and
+    how many feedback rows are held (no ids, nothing decrypted)."""
+    from guarded_rl.consent.run_consent import ledger
+
+    people = ledger(run_dir)
+    if as_json:
+        typer.echo(json.dumps({"people": people}, indent=2))
+        return
+    console = Console(soft_wrap=True, highlight=False)
+    if not people:
+        console.print("no consent on record")
+        return
+    table = Table("pseudonym", "current consent", "revoked", "feedback rows")
+    for p in people:
+        table.add_row(
+            p["pseudonym"],
+            ", ".join(p["current"]) or "-",
+            ", ".join(p["revoked"]) or "-",
+            str(p["feedback_rows"]),
+        )
+    console.print(table)
+    current = sum(1 for p in people if p["current"])
+    console.print(f"{len(people)} people on record, {current} with a current consent")
 
 
 @app.command("export")

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 
 app = typer.Typer(
-    help="Import people's feedback into a run's consent-checked feedback store.",
+    help="Import people's feedback into a run's consent-checked feedback store, and list the "
+    "items it may rate.",
     no_args_is_help=True,
 )
 
@@ -65,3 +66,32 @@ def import_(
     Console(soft_wrap=True, highlight=False, emoji=False).print(summary)
     if not report.stored:
         err.print("[yellow]warning:[/] nothing was stored")
+
+
+@app.command("items")
+def items(
+    run_dir: Path = typer.Argument(..., help="The run directory."),  # noqa: B008
+    cycle: int | None = typer.Option(None, "--cycle", min=0, help="Only this cycle's items."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the item ids this run showed (what `feedback import` lines may rate), by cycle."""
+    import json
+
+    from rich.table import Table
+
+    from guarded_rl.consent.run_consent import items as run_items
+
+    found = run_items(run_dir, cycle=cycle)
+    if as_json:
+        typer.echo(json.dumps({"items": found}, indent=2))
+        return
+    console = Console(soft_wrap=True, highlight=False)
+    if not found:
+        console.print("no items on record" + (f" for cycle {cycle}" if cycle is not None else ""))
+        return
+    table = Table("item_id", "cycle", "feedback rows")
+    for item in found:
+        cycle_text = "-" if item["cycle"] is None else str(item["cycle"])
+        table.add_row(item["item_id"], cycle_text, str(item["feedback_rows"]))
+    console.print(table)
+    console.print(f"{len(found)} item(s)")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from guarded_rl.cli.phases import phase_lines
 from guarded_rl.errors import IntegrityError
+from guarded_rl.progress import reporting
 
 
 def replay(
@@ -22,9 +25,12 @@ def replay(
     from guarded_rl.update_ids import parse_update_id
 
     cycle = None if update is None else parse_update_id(update, field="--update")
-    opened = open_run(run_dir, need_key=False)
     console = Console(soft_wrap=True)
-    lines = replay_updates(opened, cycle)
+    err = Console(stderr=True, soft_wrap=True)
+    err.print(f"loading {run_dir}: verifying the log, loading the model ...", markup=False)
+    opened = open_run(run_dir, need_key=False)
+    with reporting(phase_lines(err)):
+        lines = replay_updates(opened, cycle, on_update=_replaying(err))
     colours = {"reproduced": "green", "differs": "red", "not replayable": "yellow"}
     for line in lines:
         extra = (
@@ -58,9 +64,20 @@ def rollback(
     from guarded_rl.update_ids import parse_update_id
 
     cycle = parse_update_id(to, field="--to")
+    err = Console(stderr=True, soft_wrap=True)
+    err.print(f"loading {run_dir}: verifying the log, loading the model ...", markup=False)
     opened = open_run(run_dir, key_file=key_file)
-    payload = rollback_to(opened, cycle, reason)
+    err.print(f"rebuilding the weights and optimizer state after update {cycle} ...", markup=False)
+    with reporting(phase_lines(err)):
+        payload = rollback_to(opened, cycle, reason)
     typer.echo(
         f"rolled back {run_dir} to update {cycle} (weights {payload['model_sha256'][:12]}); "
         f"`guarded-rl run --resume {run_dir}` continues from there"
     )
+
+
+def _replaying(err: Console) -> Callable[[int, int, int], None]:
+    def say(cycle: int, done: int, total: int) -> None:
+        err.print(f"replaying update {cycle} ({done + 1} of {total}) ...", markup=False)
+
+    return say

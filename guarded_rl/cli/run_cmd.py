@@ -15,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from guarded_rl.cli.allow_code import ALLOW_CODE
+from guarded_rl.cli.phases import phase_in_task, phase_lines
 from guarded_rl.errors import InputError
 from guarded_rl.policy import load_policy, validation_error_to_input_error
+from guarded_rl.progress import reporting
 from guarded_rl.safety.code_allow import grant, require_policy_code_allowed
 
 if TYPE_CHECKING:  # the runner loads torch: only commands that run need it
@@ -59,6 +61,12 @@ def run(
         help="Who starts (or resumes) the run (default: your login name); with four-eyes on "
         "they cannot approve its updates.",
     ),
+    operator_key: Path | None = typer.Option(  # noqa: B008
+        None,
+        "--operator-key",
+        help="Your reviewer private key: with four-eyes on and a reviewers file, the start (or "
+        "resume) is signed with it, so you cannot approve this run's updates yourself.",
+    ),
     reviewers: Path | None = typer.Option(  # noqa: B008
         None, "--reviewers", help="Reviewers file (overrides the policy's gate.reviewers)."
     ),
@@ -78,7 +86,7 @@ def run(
                 got=str(reviewers),
                 expected="no --reviewers with --resume (edit that file to add or remove people)",
             )
-        _resume(console, resume_dir, cycles, key_file, operator)
+        _resume(console, resume_dir, cycles, key_file, operator, operator_key)
         return
     cycles = 40 if cycles is None else cycles
     guard_policy = load_policy(policy)
@@ -118,18 +126,20 @@ def run(
     )
     review_hooks = _review_hooks(console, directory)
     if interactive:
-        summary = run_guarded(
-            config,
-            guard_policy,
-            on_cycle=_line_printer(console),
-            key_file=key_file,
-            operator=operator,
-            **review_hooks,
-            **extra,
-        )
+        with reporting(phase_lines(console)):
+            summary = run_guarded(
+                config,
+                guard_policy,
+                on_cycle=_line_printer(console),
+                key_file=key_file,
+                operator=operator,
+                operator_key=operator_key,
+                **review_hooks,
+                **extra,
+            )
     else:
         with Progress(
-            TextColumn("cycles"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -143,14 +153,16 @@ def run(
                 printer(report)
                 progress.advance(task)
 
-            summary = run_guarded(
-                config,
-                guard_policy,
-                on_cycle=on_cycle,
-                key_file=key_file,
-                operator=operator,
-                **_review_hooks(progress.console, directory),
-            )
+            with reporting(phase_in_task(progress, task, "cycles")):
+                summary = run_guarded(
+                    config,
+                    guard_policy,
+                    on_cycle=on_cycle,
+                    key_file=key_file,
+                    operator=operator,
+                    operator_key=operator_key,
+                    **_review_hooks(progress.console, directory),
+                )
     console.print(_final_table(summary))
     _print_review_state(console, summary, directory)
     console.print(f"run directory: {directory}")
@@ -162,20 +174,23 @@ def _resume(
     cycles: int | None,
     key_file: Path | None,
     operator: str | None,
+    operator_key: Path | None,
 ) -> None:
     from guarded_rl.runner import resume
 
     if cycles is not None and cycles < 1:
         raise InputError("must be at least 1", field="--cycles", got=cycles)
     console.print(f"guarded-rl run: resuming {run_dir}")
-    summary = resume(
-        run_dir,
-        cycles=cycles,
-        key_file=key_file,
-        on_cycle=_line_printer(console),
-        operator=operator,
-        **_review_hooks(console, run_dir),
-    )
+    with reporting(phase_lines(console)):
+        summary = resume(
+            run_dir,
+            cycles=cycles,
+            key_file=key_file,
+            on_cycle=_line_printer(console),
+            operator=operator,
+            operator_key=operator_key,
+            **_review_hooks(console, run_dir),
+        )
     console.print(_final_table(summary))
     _print_review_state(console, summary, run_dir)
     console.print(f"run directory: {run_dir}")

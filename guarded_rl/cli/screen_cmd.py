@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
@@ -12,6 +11,8 @@ import typer
 
 from guarded_rl.cli.allow_code import ALLOW_CODE
 from guarded_rl.errors import InputError
+from guarded_rl.jsonl import read_objects
+from guarded_rl.jsonl import writer as jsonl_writer
 from guarded_rl.safety.code_allow import allowing, require_policy_code_allowed
 
 BATCH = 1024
@@ -38,14 +39,8 @@ def read_texts(source: str) -> list[str]:
     if not first.lstrip().startswith("{"):
         return [line for line in lines if line.strip()]
     texts = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON ({exc.msg})", file=f"{name}:{number}") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+    for number, obj in read_objects(raw, name=name):
+        if not isinstance(obj.get("text"), str):
             raise InputError(
                 "missing text",
                 file=f"{name}:{number}",
@@ -75,7 +70,7 @@ def screen(
         screener = screen_from_policy(guard_policy.safety)
     actions: Counter[str] = Counter()
     started = time.perf_counter()
-    out = sys.stdout
+    out = jsonl_writer(sys.stdout)
     for start in range(0, len(texts), BATCH):
         chunk = texts[start : start + BATCH]
         samples = [Sample(str(start + i), 0, "-", "", t, (), ()) for i, t in enumerate(chunk)]
@@ -89,7 +84,7 @@ def screen(
             }
             if verdict.action == "redact":
                 row["redacted"] = verdict.redacted
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(row)
     seconds = time.perf_counter() - started
     rate = f", {len(texts) / seconds:,.0f} texts/s" if seconds > 0 and texts else ""
     summary = ", ".join(

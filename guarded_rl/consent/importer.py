@@ -13,7 +13,6 @@ refused line numbers.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from hashlib import sha256
@@ -32,6 +31,7 @@ from guarded_rl.consent.store import (
     StoredFeedback,
 )
 from guarded_rl.errors import GuardedRLError, InputError
+from guarded_rl.jsonl import JsonLineError, loads_line
 
 MAX_ID_CHARS = 200
 #: how far `recorded_at` may lie ahead of this machine's clock (a later time would keep the
@@ -286,11 +286,9 @@ def _decode(raw: bytes, path: Path) -> str:
 
 def _parse(line: str) -> ImportedFeedback | _Problem:
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return _Problem(f"invalid JSON ({exc.msg} at column {exc.colno})")
-    except RecursionError:
-        return _Problem("invalid JSON (nested too deeply)")
+        obj = loads_line(line)
+    except JsonLineError as exc:
+        return _Problem(exc.message)
     if not isinstance(obj, dict):
         return _Problem(
             f"not a JSON object (a {type(obj).__name__})",

@@ -185,6 +185,18 @@ def show(run_dir: str | Path, user_id: str) -> dict[str, Any]:
         }
 
 
+def ledger(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Who consented to what, by pseudonym, with the feedback rows held for each."""
+    with open_run_store(run_dir) as opened:
+        return opened.store.ledger()
+
+
+def items(run_dir: str | Path, *, cycle: int | None = None) -> list[dict[str, Any]]:
+    """The item ids people may rate in this run (`feedback import`), by cycle."""
+    with open_run_store(run_dir) as opened:
+        return opened.store.items(cycle=cycle)
+
+
 def export(run_dir: str | Path, user_id: str) -> dict[str, Any]:
     """All of a person's data, decrypted for them only (access and portability)."""
     with open_run_store(run_dir) as opened:

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -444,6 +444,43 @@ class SQLiteFeedbackStore:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every person on record, by pseudonym: purposes current and revoked, feedback rows
+        held. Counts and pseudonyms only: nothing is decrypted."""
+        people: dict[str, dict[str, Any]] = {}
+
+        def person(subject: str) -> dict[str, Any]:
+            return people.setdefault(
+                subject, {"pseudonym": subject, "current": [], "revoked": [], "feedback_rows": 0}
+            )
+
+        for subject, purpose, revoked_at in self._db.execute(
+            "SELECT subject, purpose, revoked_at FROM consent ORDER BY subject, purpose"
+        ):
+            person(subject)["current" if revoked_at is None else "revoked"].append(purpose)
+        for subject, rows in self._db.execute(
+            "SELECT subject, COUNT(*) FROM feedback GROUP BY subject"
+        ):
+            person(subject)["feedback_rows"] = int(rows)
+        return [people[s] for s in sorted(people)]
+
+    def items(self, *, cycle: int | None = None) -> list[dict[str, Any]]:
+        """The items this store knows (what `feedback import` may rate), with the feedback
+        rows held on each."""
+        query = (
+            "SELECT i.item_id, i.cycle, i.registered_at, COUNT(f.feedback_id) FROM items i "
+            "LEFT JOIN feedback f ON f.item_id = i.item_id"
+        )
+        args: tuple[int, ...] = ()
+        if cycle is not None:
+            query += " WHERE i.cycle = ?"
+            args = (cycle,)
+        query += " GROUP BY i.item_id ORDER BY i.cycle, i.item_id"
+        return [
+            {"item_id": item, "cycle": c, "registered_at": at, "feedback_rows": int(n)}
+            for item, c, at, n in self._db.execute(query, args)
+        ]
 
     # -- erasure and retention --------------------------------------------------------------
 

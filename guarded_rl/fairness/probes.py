@@ -40,6 +40,7 @@ from pydantic import (
 from torch import nn
 
 from guarded_rl.errors import InputError
+from guarded_rl.progress import report
 from guarded_rl.records import Batch, CheckResult, UpdateProposal
 from guarded_rl.weights import load_state
 
@@ -339,6 +340,7 @@ def probe_model(
     *,
     seed: int = 0,
     scorer: Callable[[Sequence[str]], dict[str, list[float]]] | None = None,
+    label: str = "probing",
 ) -> ProbeReport:
     """Sample `samples_per_prompt` completions of every filled prompt, score them, and compare
     the groups of every axis.
@@ -356,7 +358,8 @@ def probe_model(
     axes: dict[str, dict[str, GroupGap]] = {}
     prompts = samples = 0
     with torch.random.fork_rng(devices=[]):
-        for axis in suite.axes:
+        for done, axis in enumerate(suite.axes):
+            report(f"{label}: axis {axis}", done, len(suite.axes))
             filled = suite.filled(axis)
             torch.manual_seed(seed)
             generations = sample_completions(
@@ -376,6 +379,7 @@ def probe_model(
             }
             prompts += len(filled)
             samples += len(generations)
+    report(label, len(suite.axes), len(suite.axes))
     return ProbeReport(axes, prompts, samples, time.perf_counter() - started)
 
 
@@ -488,11 +492,11 @@ class OutputBiasCheck:
         started = time.perf_counter()
         current = self._cache.get(proposal.base_sha256)
         if current is None:
-            current = self._probe(self.live)
+            current = self._probe(self.live, "probing the live model")
         candidate = self._cache.get(proposal.candidate_sha256)
         if candidate is None:
             load_state(self._scratch, proposal.candidate_state)
-            candidate = self._probe(self._scratch)
+            candidate = self._probe(self._scratch, "probing the candidate")
         self._cache = {proposal.base_sha256: current, proposal.candidate_sha256: candidate}
         rows = compare_reports(
             current,
@@ -521,5 +525,7 @@ class OutputBiasCheck:
         )
         return CheckResult(self.name, True, metrics, message)
 
-    def _probe(self, model: nn.Module) -> ProbeReport:
-        return probe_model(model, self.tokenizer, self.suite, seed=self.seed, scorer=self.scorer)
+    def _probe(self, model: nn.Module, label: str) -> ProbeReport:
+        return probe_model(
+            model, self.tokenizer, self.suite, seed=self.seed, scorer=self.scorer, label=label
+        )

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from torch import nn
 
 from guarded_rl.approval.gate import PolicyGate
 from guarded_rl.approval.live import attach_review, settle
-from guarded_rl.approval.queue import operator_record, operators_of
+from guarded_rl.approval.queue import operator_identity, operator_record, operators_of
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import generate_signing_key, key_id, public_key_pem, write_public_key
@@ -132,10 +133,12 @@ class GuardedLoop:
         blocking: Collection[str] = (),
         key_file: str | Path | None = None,
         operator: str | None = None,
+        operator_key: str | Path | None = None,
     ) -> None:
         """`checks` run on every step; a failed one holds the step for review, or rejects it
-        when its name is in `blocking`. A check that raises has failed."""
-        from guarded_rl.runner import new_key_file, prepare_run_dir, review_registry
+        when its name is in `blocking`. A check that raises has failed. With four-eyes on and a
+        reviewers file, `operator_key` (the operator's reviewer key) signs the run's start."""
+        from guarded_rl.runner import login_name, new_key_file, prepare_run_dir, review_registry
 
         if isinstance(probe, torch.Tensor):  # fixed inputs: the model's logits on them
             inputs = probe
@@ -155,12 +158,19 @@ class GuardedLoop:
         self.blocking = frozenset(blocking)
         prepare_run_dir(self.run_dir)
         registry = review_registry(self.policy)
+        operator_name, operator_signer = operator_identity(
+            registry,
+            operator,
+            Path(operator_key) if operator_key is not None else None,
+            four_eyes=self.policy.gate.four_eyes,
+            default_name=login_name(),
+        )
         key_path = new_key_file(self.run_dir, key_file, field="key_file")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = run_lock(self.run_dir)
         self._lock.__enter__()  # one writer for the life of the loop
         try:
-            self._start(model, optimizer, key_path, operator, registry)
+            self._start(model, optimizer, key_path, (operator_name, operator_signer), registry)
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
@@ -173,10 +183,10 @@ class GuardedLoop:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         key_path: Path,
-        operator: str | None,
+        operator: tuple[str, Ed25519PrivateKey | None],
         registry: Any,
     ) -> None:
-        from guarded_rl.runner import login_name, run_toml, runtime_versions
+        from guarded_rl.runner import run_toml, runtime_versions
 
         key = generate_signing_key(key_path)
         write_public_key(self.run_dir / PUBLIC_KEY_FILE, key.public_key())
@@ -209,7 +219,11 @@ class GuardedLoop:
                 "public_key": public_key_pem(key.public_key()),
                 "key_id": key_id(key.public_key()),
                 "operator": operator_record(
-                    origin_of(self.run_id), operator or login_name(), registry
+                    origin_of(self.run_id),
+                    operator[0],
+                    registry,
+                    key=operator[1],
+                    prev=self.audit.head,
                 ),
             },
         )

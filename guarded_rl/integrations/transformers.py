@@ -45,6 +45,7 @@ class GuardCallback(TrainerCallback):  # type: ignore[misc]
         blocking: Collection[str] = (),
         key_file: str | Path | None = None,
         operator: str | None = None,
+        operator_key: str | Path | None = None,
         reward: GuardedReward | None = None,
     ) -> None:
         """`probe`: fixed inputs (token ids the model is called on, or a function model ->
@@ -60,6 +61,7 @@ class GuardCallback(TrainerCallback):  # type: ignore[misc]
             "blocking": blocking,
             "key_file": key_file,
             "operator": operator,
+            "operator_key": operator_key,
         }
         self.reward = reward
         self.guard: GuardedLoop | None = None

@@ -111,3 +111,57 @@ def test_interactive_quit_stops_cleanly_with_a_verifiable_log(cli, tmp_path: Pat
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stopped_early"] is True
     assert read_log(run_dir / "audit.jsonl")[-1].type == "run_finished"
+
+
+def test_ctrl_c_stops_the_run_as_stopped_and_says_how_to_resume(cli, tmp_path: Path) -> None:
+    """Ctrl-C is the user stopping the run: `stopped` (as documented), exit 130, a signed log,
+    the `run --resume DIR` hint, and the resume continues the same log."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
+    script = str(Path(sys.executable).parent / "guarded-rl")
+    proc = subprocess.Popen(
+        [script, "run", "--cycles", "200", "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    log = run_dir / "audit.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if log.exists() and '"type":"update_proposed"' in log.read_text(encoding="utf-8"):
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert f"guarded-rl run --resume {run_dir}" in err
+    assert "Traceback" not in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["outcome"] == "stopped"
+    finished = read_log(log)[-1]
+    assert finished.type == "run_finished"
+    assert finished.payload["outcome"] == "stopped"
+    assert cli("audit", "verify", str(run_dir)).returncode == 0
+    resumed = cli("run", "--resume", str(run_dir), "--cycles", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run_dir / "summary.json").read_text())["outcome"] == "completed"
+
+
+def test_probing_shows_progress_instead_of_sitting_silent(cli, tmp_path: Path) -> None:
+    """The output probes of an update take many seconds: the run says it is probing."""
+    policy = tmp_path / "probe.toml"
+    policy.write_text("[fairness]\nprobe_every = 1\n", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    result = cli("run", "--cycles", "1", "--policy", str(policy), "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert "probing the live model (" in result.stdout
+    assert "probing the candidate (" in result.stdout

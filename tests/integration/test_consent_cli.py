@@ -235,3 +235,38 @@ def test_commands_that_write_the_log_wait_for_no_live_run(cli, run_dir: Path) ->
         holder.stdin.write("\n")
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_consent_list_names_people_by_pseudonym_with_counts(cli, run_dir: Path) -> None:
+    population = Population(200, seed=3)
+    store = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    expected = {store.pseudonym(u.user_id): set(u.consents) for u in population.users}
+    store.close()
+    listed = cli("consent", "list", str(run_dir), "--json")
+    assert listed.returncode == 0, listed.stderr
+    people = json.loads(listed.stdout)["people"]
+    assert people and [p["pseudonym"] for p in people] == sorted(p["pseudonym"] for p in people)
+    for person in people:
+        purposes = set(person["current"]) | set(person["revoked"])
+        assert purposes <= expected[person["pseudonym"]]
+    with_rows = [p for p in people if p["feedback_rows"]]
+    assert (
+        sum(p["feedback_rows"] for p in with_rows)
+        == SQLiteFeedbackStore(run_dir / "feedback.sqlite").count()
+    )
+    text = cli("consent", "list", str(run_dir))
+    assert text.returncode == 0 and "people on record" in text.stdout
+    assert "reader-" not in listed.stdout + text.stdout  # no external ids, only pseudonyms
+
+
+def test_feedback_items_lists_the_ids_an_import_may_rate(cli, run_dir: Path) -> None:
+    listed = cli("feedback", "items", str(run_dir), "--json")
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)["items"]
+    assert sorted(i["item_id"] for i in items) == _items(run_dir)
+    one = cli("feedback", "items", str(run_dir), "--cycle", "1", "--json")
+    cycle_one = json.loads(one.stdout)["items"]
+    assert cycle_one and {i["cycle"] for i in cycle_one} == {1}
+    assert len(cycle_one) < len(items)
+    text = cli("feedback", "items", str(run_dir), "--cycle", "2")
+    assert text.returncode == 0 and "item(s)" in text.stdout

@@ -79,9 +79,7 @@ def test_existing_file_refused_unless_force(cli, held, tmp_path: Path, name: str
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_run_directory_files_refused_even_with_force(
-    cli, held, tmp_path: Path, name: str
-) -> None:
+def test_run_directory_files_refused_even_with_force(cli, held, tmp_path: Path, name: str) -> None:
     run_dir = held[0]
     link = tmp_path / "link.json"
     link.symlink_to(run_dir / "audit.jsonl")

@@ -104,6 +104,7 @@ def test_replay_every_update_then_rollback_and_resume(cli, tmp_path: Path) -> No
     assert all("reproduced" in line for line in lines), replay.stdout
     one = cli("replay", str(run_dir), "--update", "4")
     assert one.returncode == 0 and "update   4: reproduced" in one.stdout
+    assert "loading" in one.stderr and "replaying update 4 (1 of 1)" in one.stderr  # progress
     # run.toml is a readable copy: editing it changes nothing, replay uses the signed settings
     toml = run_dir / "run.toml"
     toml.write_text(toml.read_text().replace("kl_coef = 0.02", "kl_coef = 0.5"))
@@ -111,6 +112,7 @@ def test_replay_every_update_then_rollback_and_resume(cli, tmp_path: Path) -> No
 
     rolled = cli("rollback", str(run_dir), "--to", "2", "--reason", "drifted after cycle 2")
     assert rolled.returncode == 0, rolled.stderr
+    assert "rebuilding the weights and optimizer state after update 2" in rolled.stderr
     resumed = cli("run", "--resume", str(run_dir), "--cycles", "2")
     assert resumed.returncode == 0, resumed.stderr
 

@@ -73,13 +73,18 @@ def test_oversight_is_a_gap_without_human_approvals_and_met_with_a_signed_one(
         assert status[control_id] == "gap", framework
 
     reviewers = tmp_path / "reviewers.toml"
-    made = cli("review", "keygen", "--name", "alice", "--reviewers", str(reviewers), cwd=tmp_path)
-    assert made.returncode == 0, made.stderr
+    for name, role in (("alice", "reviewer"), ("olivia", "operator")):
+        made = cli(
+            "review", "keygen", "--name", name, "--role", role, "--reviewers", str(reviewers),
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
     run_dir = tmp_path / "strict"
     policy = Path(__file__).resolve().parents[2] / "guarded_rl" / "policies" / "strict.toml"
     ran = cli(
         "run", "--policy", str(policy), "--reviewers", str(reviewers), "--cycles", "1",
-        "--users", "16", "--operator", "olivia", "--run-dir", str(run_dir),
+        "--users", "16", "--operator-key", str(next(tmp_path.glob("olivia*.key"))),
+        "--run-dir", str(run_dir),
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     key = next(tmp_path.glob("alice*.key"))

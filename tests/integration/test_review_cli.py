@@ -20,12 +20,13 @@ STRICT = ROOT / "guarded_rl" / "policies" / "strict.toml"
 
 @pytest.fixture(scope="module")
 def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """alice, bob, dave (reviewers), carol (observer) registered; mallory's key is not."""
+    """alice, bob, dave (reviewers), carol (observer) and olivia (operator, who starts the
+    runs with her key: four-eyes needs to know who that is) registered; mallory's key is not."""
     from guarded_rl.approval.reviewers import create_reviewer_key
 
     home = tmp_path_factory.mktemp("reviewers")
     for name, role in (("alice", "reviewer"), ("bob", "reviewer"), ("dave", "reviewer"),
-                       ("carol", "observer")):  # fmt: skip
+                       ("carol", "observer"), ("olivia", "operator")):  # fmt: skip
         create_reviewer_key(name, role, home / f"{name}.key", home / "reviewers.toml")
     create_reviewer_key("mallory", "reviewer", home / "mallory.key")
     return home
@@ -38,6 +39,11 @@ def _policy(path: Path, people: Path, **gate: object) -> Path:
     lines += [f"{k} = {json.dumps(v)}" for k, v in gate.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _operator(people: Path, name: str = "olivia") -> list[str]:
+    """Run arguments proving who starts (or resumes) the run."""
+    return ["--operator-key", str(people / f"{name}.key")]
 
 
 def _queue(cli, run_dir: Path, *extra: str) -> list[dict[str, object]]:
@@ -75,7 +81,7 @@ def test_strict_policy_holds_every_update_and_one_signed_approval_applies_it(
     run_dir = tmp_path / "strict"
     result = cli(
         "run", "--policy", str(STRICT), "--reviewers", str(people / "reviewers.toml"),
-        "--cycles", "2", "--users", "16", "--operator", "olivia", "--run-dir", str(run_dir),
+        "--cycles", "2", "--users", "16", *_operator(people), "--run-dir", str(run_dir),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -143,6 +149,36 @@ def _sign_as_mallory(people: Path, run_dir: Path, proposal: dict[str, object], o
     write_decision(out, signed)
 
 
+def test_four_eyes_operator_must_prove_their_key_so_a_name_cannot_bypass_it(
+    cli, people: Path, tmp_path: Path
+) -> None:
+    """`--operator someone-else` used to let alice start a run and approve it herself: a name
+    proves nothing, so with four-eyes and reviewers the start must be signed with the
+    operator's own reviewer key, and that key's owner cannot approve."""
+    policy = _policy(tmp_path / "p.toml", people)
+    run_dir = tmp_path / "run"
+    named = cli(
+        "run", "--policy", str(policy), "--cycles", "1", "--users", "8",
+        "--operator", "someone-else", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert named.returncode == 2, named.stderr
+    line = named.stderr.strip()
+    assert "--operator-key" in line and "four-eyes" in line and "\n" not in line
+    assert not run_dir.exists()  # refused before anything was written
+    lying = cli(
+        "run", "--policy", str(policy), "--cycles", "1", "--users", "8",
+        *_operator(people, "alice"), "--operator", "bob", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert lying.returncode == 2 and "alice's" in lying.stderr, lying.stderr
+    assert not run_dir.exists()
+    stranger = cli(
+        "run", "--policy", str(policy), "--cycles", "1", "--users", "8",
+        *_operator(people, "mallory"), "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert stranger.returncode == 2 and "not in the reviewers file" in stranger.stderr
+    assert not run_dir.exists()
+
+
 def test_four_eyes_two_different_reviewers_and_not_the_operator(
     cli, people: Path, tmp_path: Path
 ) -> None:
@@ -150,7 +186,7 @@ def test_four_eyes_two_different_reviewers_and_not_the_operator(
     run_dir = tmp_path / "run"
     result = cli(
         "run", "--policy", str(policy), "--cycles", "1", "--users", "8",
-        "--operator", "alice", "--run-dir", str(run_dir),
+        *_operator(people, "alice"), "--run-dir", str(run_dir),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     [proposal] = _queue(cli, run_dir)
@@ -249,7 +285,7 @@ def test_wait_mode_applies_a_live_approval_and_a_pending_proposal_survives_a_kil
 ) -> None:
     policy = _policy(tmp_path / "wait.toml", people, on_pending="wait")
     run_dir = tmp_path / "run"
-    args = ["run", "--policy", str(policy), "--cycles", "3", "--users", "6"]
+    args = ["run", "--policy", str(policy), "--cycles", "3", "--users", "6", *_operator(people)]
     proc = _start([*args, "--run-dir", str(run_dir)])
     try:
         _wait_for_pending(cli, run_dir, "u0", proc)
@@ -278,7 +314,7 @@ def test_wait_mode_applies_a_live_approval_and_a_pending_proposal_survives_a_kil
     candidate = _queue(cli, run_dir)[0]["candidate_sha256"]
     ok = _decide(cli, people, run_dir, "approve", "u1", "dave")
     assert ok.returncode == 0 and "u1: applied" in ok.stdout, ok.stderr
-    resumed = cli("run", "--resume", str(run_dir), "--cycles", "1")
+    resumed = cli("run", "--resume", str(run_dir), "--cycles", "1", *_operator(people))
     assert resumed.returncode == 0, resumed.stderr
     entries = read_log(run_dir / "audit.jsonl")
     assert [e.payload["live_sha256"] for e in entries if e.type == "run_resumed"] == [candidate]
@@ -297,7 +333,8 @@ def test_wait_mode_stops_after_its_timeout_and_continue_mode_applies_in_the_loop
     )
     run_dir = tmp_path / "timeout"
     result = cli(
-        "run", "--policy", str(waiting), "--cycles", "3", "--users", "6", "--run-dir", str(run_dir)
+        "run", "--policy", str(waiting), "--cycles", "3", "--users", "6", *_operator(people),
+        "--run-dir", str(run_dir),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -313,8 +350,8 @@ def test_wait_mode_stops_after_its_timeout_and_continue_mode_applies_in_the_loop
     going = _policy(tmp_path / "c.toml", people, on_pending="continue")
     run_dir = tmp_path / "continue"
     proc = _start(
-        ["run", "--policy", str(going), "--cycles", "15", "--users", "3", "--run-dir",
-         str(run_dir)]
+        ["run", "--policy", str(going), "--cycles", "15", "--users", "3", *_operator(people),
+         "--run-dir", str(run_dir)]
     )  # fmt: skip
     try:
         _wait_for_pending(cli, run_dir, "u1", proc)  # the loop went on while u0 waited

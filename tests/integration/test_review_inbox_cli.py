@@ -59,9 +59,7 @@ def test_hostile_inbox_entries_are_quarantined_without_hang(cli, hostile_run: Pa
     assert (hostile_run / "audit.jsonl").stat().st_size == size
 
 
-def test_review_submit_of_a_huge_or_special_file_is_one_short_line(
-    cli, hostile_run: Path
-) -> None:
+def test_review_submit_of_a_huge_or_special_file_is_one_short_line(cli, hostile_run: Path) -> None:
     inbox = hostile_run / "review" / "inbox"
     for name in HOSTILE:
         result = cli("review", "submit", str(hostile_run), str(inbox / name), timeout=60)

@@ -640,6 +640,58 @@ def test_operators_of_reads_start_and_resume_records(people: People) -> None:
     assert not operators.includes("guarded-rl/run-2", registry.by_name("bob"))
 
 
+def _started_by(key: Ed25519PrivateKey, name: str, people: People, **change: str) -> Operators:
+    record = operator_record(ORIGIN, name, people.registry, key=key, prev=GENESIS)
+    started = {"run_id": "run-1", "operator": record | change}
+    return operators_of(_entries([("run_started", started)]))
+
+
+def test_a_start_signed_with_the_operators_key_binds_them(people: People) -> None:
+    operators = _started_by(people.keys["carol"], "carol", people)
+    assert operators.unproven(ORIGIN, people.registry) is None
+    h = _harness(people, operators=operators)
+    h.propose(3)
+    assert h.desk.record(_decide(people.keys["alice"], "u3")) == "applied"
+
+
+def test_the_operators_own_key_cannot_approve(people: People) -> None:
+    h = _harness(people, operators=_started_by(people.keys["alice"], "alice", people))
+    h.propose(3)
+    _refused(h, _decide(people.keys["alice"], "u3"), "four-eyes")
+
+
+def test_a_start_that_only_names_its_operator_cannot_be_approved(people: People) -> None:
+    """`--operator someone-else` proves nothing: alice could have started it herself."""
+    log: Log = [("run_started", {"operator": operator_record(ORIGIN, "someone-else", None)})]
+    h = _harness(people, operators=operators_of(_entries(log)))
+    h.propose(3)
+    _refused(h, _decide(people.keys["alice"], "u3"), "named no operator key")
+
+
+def test_a_forged_operator_proof_cannot_be_approved(people: People) -> None:
+    """alice writes bob's fingerprint into the start with a proof she signed herself."""
+    forged = _started_by(
+        people.keys["alice"], "bob", people, reviewer_key=people.fingerprint("bob")
+    )
+    h = _harness(people, operators=forged)
+    h.propose(3)
+    _refused(h, _decide(people.keys["alice"], "u3"), "does not verify")
+
+
+def test_an_operator_proof_of_another_place_in_the_log_does_not_count(people: People) -> None:
+    carol = people.keys["carol"]
+    record = operator_record(ORIGIN, "carol", people.registry, key=carol, prev="f" * 64)
+    h = _harness(people, operators=operators_of(_entries([("run_resumed", {"operator": record})])))
+    h.propose(3)
+    _refused(h, _decide(people.keys["alice"], "u3"), "does not verify")
+
+
+def test_an_unregistered_operator_key_cannot_be_approved(people: People) -> None:
+    h = _harness(people, operators=_started_by(people.keys["mallory"], "mallory", people))
+    h.propose(3)
+    _refused(h, _decide(people.keys["alice"], "u3"), "not in the reviewers file")
+
+
 def test_operator_record_holds_no_name(people: People) -> None:
     record = operator_record(ORIGIN, "alice", people.registry)
     assert record == {

@@ -111,10 +111,18 @@ def test_rejected_and_held_steps_restore_weights_and_optimizer(
 
 def test_a_held_step_is_applied_by_a_signed_review(tmp_path: Path) -> None:
     create_reviewer_key("bob", "reviewer", tmp_path / "bob.key", tmp_path / "r.toml")
+    create_reviewer_key("olivia", "operator", tmp_path / "olivia.key", tmp_path / "r.toml")
     policy = _policy(max_step_kl=1e-12, reviewers=str(tmp_path / "r.toml"))
     model, optimizer = _model_and_optimizer()
     run_dir = tmp_path / "run"
-    guard = GuardedLoop(model, optimizer, run_dir=run_dir, probe=PROBES, policy=policy)
+    guard = GuardedLoop(
+        model,
+        optimizer,
+        run_dir=run_dir,
+        probe=PROBES,
+        policy=policy,
+        operator_key=tmp_path / "olivia.key",  # four-eyes: the operator proves who they are
+    )
     _backward(model, 0)
     assert guard.step().outcome == "pending"
     [held] = guard.review.pending
