@@ -449,7 +449,8 @@ def test_another_runs_key_is_refused(
     before = _snapshot(run_copy)
     result = cli(*(part.format(run=run_copy, k=other) for part in command))
     assert result.returncode == 2, (result.stdout, result.stderr)
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "\n" not in result.stderr.split("error:", 1)[1].strip()
     assert "not this run's key" in result.stderr and str(other) in result.stderr
     after = _snapshot(run_copy)
     assert after == before

@@ -239,7 +239,9 @@ def test_commands_that_write_the_log_wait_for_no_live_run(cli, run_dir: Path) ->
 
 def test_consent_list_names_people_by_pseudonym_with_counts(cli, run_dir: Path) -> None:
     population = Population(200, seed=3)
-    store = SQLiteFeedbackStore(run_dir / "feedback.sqlite")
+    store = SQLiteFeedbackStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    )
     expected = {store.pseudonym(u.user_id): set(u.consents) for u in population.users}
     store.close()
     listed = cli("consent", "list", str(run_dir), "--json")
@@ -252,7 +254,9 @@ def test_consent_list_names_people_by_pseudonym_with_counts(cli, run_dir: Path) 
     with_rows = [p for p in people if p["feedback_rows"]]
     assert (
         sum(p["feedback_rows"] for p in with_rows)
-        == SQLiteFeedbackStore(run_dir / "feedback.sqlite").count()
+        == SQLiteFeedbackStore(
+        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+    ).count()
     )
     text = cli("consent", "list", str(run_dir))
     assert text.returncode == 0 and "people on record" in text.stdout

@@ -20,6 +20,7 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str
 
     home = tmp_path_factory.mktemp("outputs")
     create_reviewer_key("alice", "reviewer", home / "alice.key", home / "reviewers.toml")
+    create_reviewer_key("olivia", "operator", home / "olivia.key", home / "reviewers.toml")
     policy = parse_policy(
         {
             "fairness": {"probe_every": 0},
@@ -28,7 +29,7 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str
     )
     run_dir = home / "run"
     config = RunConfig(run_dir=str(run_dir), cycles=1, users_per_cycle=12, seed=5)
-    run(config, policy, key_file=home / "run.key", operator="olivia")
+    run(config, policy, key_file=home / "run.key", operator_key=home / "olivia.key")
     entries = read_log(run_dir / "audit.jsonl")
     proposed = next(e for e in entries if e.type == "update_proposed")
     pid = f"u{proposed.payload['cycle']}"

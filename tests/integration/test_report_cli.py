@@ -68,7 +68,7 @@ def test_oversight_is_a_gap_without_human_approvals_and_met_with_a_signed_one(
     cli: Any, default_run: Path, tmp_path: Path
 ) -> None:
     for framework, control_id in OVERSIGHT.items():
-        report = _json(cli, default_run, tmp_path / "default.json", framework)
+        report = _json(cli, default_run, tmp_path / f"default-{framework}.json", framework)
         status = {c["id"]: c["status"] for c in report["controls"]}
         assert status[control_id] == "gap", framework
 
@@ -94,7 +94,7 @@ def test_oversight_is_a_gap_without_human_approvals_and_met_with_a_signed_one(
     )  # fmt: skip
     assert approved.returncode == 0, approved.stderr
     for framework, control_id in OVERSIGHT.items():
-        report = _json(cli, run_dir, tmp_path / "strict.json", framework)
+        report = _json(cli, run_dir, tmp_path / f"strict-{framework}.json", framework)
         status = {c["id"]: c["status"] for c in report["controls"]}
         assert status[control_id] == "met", framework
         assert report["oversight"]["signatures_verified"] == 1

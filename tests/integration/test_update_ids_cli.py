@@ -18,6 +18,7 @@ def reviewed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     base = tmp_path_factory.mktemp("ids")
     create_reviewer_key("alice", "reviewer", base / "alice.key", base / "reviewers.toml")
+    create_reviewer_key("olivia", "operator", base / "olivia.key", base / "reviewers.toml")
     policy = base / "review.toml"
     policy.write_text(
         '[fairness]\nprobe_every = 0\n[gate]\nhuman_review = "always"\n'
@@ -26,7 +27,8 @@ def reviewed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = base / "run"
     made = subprocess.run(
         [str(Path(sys.executable).parent / "guarded-rl"), "run", "--policy", str(policy),
-         "--cycles", "2", "--users", "6", "--run-dir", str(run_dir)],
+         "--cycles", "2", "--users", "6", "--run-dir", str(run_dir),
+         "--operator-key", str(base / "olivia.key")],
         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr

@@ -118,7 +118,7 @@ class Rig:
         return entry
 
 
-def _policy(max_kl: float = 50.0, reject_kl: float = 100.0, every: int = 1) -> GuardPolicy:
+def _policy(max_kl: float = 5.0, reject_kl: float = 10.0, every: int = 1) -> GuardPolicy:
     return GuardPolicy(
         learner=LearnerPolicy(samples_per_prompt=4, max_new_tokens=4, learning_rate=1e-2),
         # the tiny test model's steps are large relative to its weights
@@ -451,7 +451,7 @@ def test_check_returning_no_check_result_counts_as_failed(
 def test_pending_checkpoint_holds_the_candidate_weights(
     tmp_path: Path, fresh_lm: tuple[nn.Module, object]
 ) -> None:
-    rig = _rig(tmp_path, fresh_lm, policy=_policy(max_kl=1e-9, reject_kl=100.0))
+    rig = _rig(tmp_path, fresh_lm, policy=_policy(max_kl=1e-9, reject_kl=10.0))
     live = rig.learner.live_sha256
     live_state = state_of(rig.model, clone=True)
     report = rig.guard.run_cycle(0, REQUESTS, rng_seed=SEED)
@@ -547,8 +547,8 @@ def test_approved_update_goes_live_and_is_audited(
         "escalate_threshold": policy.safety.escalate_threshold,
         "pii_action": policy.safety.pii_action,
         "blocked_penalty": policy.safety.blocked_penalty,
-        "max_step_kl": 50.0,
-        "reject_step_kl": 100.0,
+        "max_step_kl": 5.0,
+        "reject_step_kl": 10.0,
         "max_param_change": 100.0,
         "min_group_size": policy.fairness.min_group_size,
         "max_group_share": policy.fairness.max_group_share,

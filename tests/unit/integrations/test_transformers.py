@@ -72,7 +72,7 @@ def test_kept_steps_train_and_every_step_is_recorded(
     model, tok = fresh_lm
     start = state_of(model, clone=True)
     keeping = GuardPolicy(
-        gate=GatePolicy(max_step_kl=10.0, reject_step_kl=20.0, max_param_change=10.0)
+        gate=GatePolicy(max_step_kl=5.0, reject_step_kl=10.0, max_param_change=10.0)
     )
     guard, watcher = _train(model, tok, tmp_path, keeping, step_watcher)
     assert [d.outcome for d in guard.decisions] == ["approved"] * 3

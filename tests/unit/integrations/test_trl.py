@@ -95,7 +95,7 @@ def test_kept_grpo_steps_train_and_record_rewards_screen_counts_and_consent(
     tmp_path: Path, step_watcher: Any
 ) -> None:
     keeping = GuardPolicy(
-        gate=GatePolicy(max_step_kl=10.0, reject_step_kl=20.0, max_param_change=10.0)
+        gate=GatePolicy(max_step_kl=5.0, reject_step_kl=10.0, max_param_change=10.0)
     )
     guard, reward, start, model = _train(tmp_path, keeping, step_watcher, consent=True)
     assert [d.outcome for d in guard.decisions] == ["approved"] * STEPS
