@@ -61,6 +61,7 @@ from guarded_rl.consent.store import consent_text_sha256
 from guarded_rl.consent.store_key import create_store_key, store_key_path
 from guarded_rl.errors import EXIT_INTERRUPTED, GuardedRLError, InputError
 from guarded_rl.fairness.data_check import DataBiasCheck, WindowSource, store_window
+from guarded_rl.fairness.suite_check import check_probe_suite
 from guarded_rl.guard import CycleReport, FeedbackSource, Guard
 from guarded_rl.learn.causal_lm import load_causal_lm, probe_kl
 from guarded_rl.learn.lm_generator import LMGenerator
@@ -686,16 +687,6 @@ def check_prompt_fits(prompt: str, model: Any, tokenizer: Any, policy: GuardPoli
             expected=f"at most {max(room, 0)} tokens (context {context} minus "
             f"{policy.learner.max_new_tokens} new tokens)",
         )
-
-
-def check_probe_suite(policy: GuardPolicy) -> None:
-    """Read the policy's probe suite now, so a missing one fails before anything is written
-    (the probes themselves run only on every Nth update)."""
-    fairness = policy.fairness
-    if fairness.probe_every > 0 and fairness.probe_suite:
-        from guarded_rl.fairness.probes import load_suite
-
-        load_suite(fairness.probe_suite)
 
 
 def bias_checks(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import SignedHead, key_id, load_public_key, read_head, verify_head
-from guarded_rl.audit.log import scan_log
+from guarded_rl.audit.log import AuditEntry, scan_log
 from guarded_rl.audit.merkle import merkle_root
 from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE
 from guarded_rl.errors import AuditError, InputError
@@ -155,6 +155,7 @@ def _check_decisions(run_dir: Path, lines: list[bytes], report: VerifyReport) ->
     from pydantic import ValidationError
 
     from guarded_rl.approval.decision import SignedDecision
+    from guarded_rl.approval.queue import operators_of
     from guarded_rl.approval.reviewers import load_registry
     from guarded_rl.audit.signer import origin_of
 
@@ -162,7 +163,15 @@ def _check_decisions(run_dir: Path, lines: list[bytes], report: VerifyReport) ->
     origin = origin_of(str(started.get("run_id")))
     candidates: dict[str, str] = {}
     signers: set[str] = set()
+    approvers: set[str] = set()
+    starts: list[AuditEntry] = []
     for seq, raw in enumerate(lines):
+        if seq == 0 or b'"type":"run_resumed"' in raw:
+            start = json.loads(raw)
+            if start["type"] in ("run_started", "run_resumed"):
+                starts.append(AuditEntry(seq, start["ts"], start["type"], start["payload"],
+                                         start["prev"], start["hash"]))  # fmt: skip
+            continue
         if b'"type":"update_pending"' not in raw and b'"type":"review_decision"' not in raw:
             continue
         entry = json.loads(raw)
@@ -188,16 +197,32 @@ def _check_decisions(run_dir: Path, lines: list[bytes], report: VerifyReport) ->
             return report.failure
         report.decisions += 1
         signers.add(body.reviewer)
-    reviewers = (started.get("policy") or {}).get("gate", {}).get("reviewers")
+        if body.decision == "approve":
+            approvers.add(body.reviewer)
+    gate = (started.get("policy") or {}).get("gate", {})
+    operators = operators_of(starts)
+    if gate.get("four_eyes") and approvers & operators.fingerprints:
+        report.fail("review", "an update was approved with the key that started or resumed the run "
+                    "(four-eyes)")  # fmt: skip
+        return report.failure
+    reviewers = gate.get("reviewers")
     if signers and reviewers:
         try:
-            listed = {r.fingerprint for r in load_registry(reviewers).reviewers}
+            registry = load_registry(reviewers)
         except InputError:
             report.notes.append(f"reviewers file {reviewers} unreadable: signers not matched")
             return None
+        listed = {r.fingerprint for r in registry.reviewers}
         unknown = sorted(signers - listed)
         if unknown:
             report.notes.append(f"decisions by keys not in {reviewers} now: {', '.join(unknown)}")
+        if gate.get("four_eyes") and approvers:
+            problem = operators.unproven(origin, registry)
+            if problem is not None and operators.unbound:
+                report.notes.append(f"four-eyes not provable: {problem}")
+            elif problem is not None:
+                report.fail("review", problem)
+                return report.failure
     return None
 
 

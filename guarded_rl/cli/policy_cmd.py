@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from guarded_rl.cli.allow_code import ALLOW_CODE
+from guarded_rl.fairness.suite_check import check_probe_suite
 from guarded_rl.policy import load_policy
 from guarded_rl.safety.code_allow import allowing, policy_code, require_policy_code_allowed
 
@@ -25,9 +26,7 @@ def check(
     policy = load_policy(file)
     with allowing(allow_code or []):
         require_policy_code_allowed(policy.safety, file=str(file))
-    from guarded_rl.runner import check_probe_suite
-
-    check_probe_suite(policy)  # a run would need it
+    check_probe_suite(policy, source=str(file))  # a run would need it
     console = Console()
     console.print(
         f"[green]ok[/green] {file}: policy '{policy.name}' "

@@ -17,6 +17,7 @@ from rich.table import Table
 from guarded_rl.cli.allow_code import ALLOW_CODE
 from guarded_rl.cli.phases import phase_in_task, phase_lines
 from guarded_rl.errors import InputError
+from guarded_rl.fairness.suite_check import check_probe_suite
 from guarded_rl.policy import load_policy, validation_error_to_input_error
 from guarded_rl.progress import reporting
 from guarded_rl.safety.code_allow import grant, require_policy_code_allowed
@@ -91,6 +92,7 @@ def run(
     cycles = 40 if cycles is None else cycles
     guard_policy = load_policy(policy)
     require_policy_code_allowed(guard_policy.safety, file=str(policy))
+    check_probe_suite(guard_policy, source=str(policy))
     if reviewers is not None:
         gate = guard_policy.gate.model_copy(update={"reviewers": str(reviewers.resolve())})
         guard_policy = guard_policy.model_copy(update={"gate": gate})

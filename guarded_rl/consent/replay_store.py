@@ -17,7 +17,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore, subject_key_label
+from guarded_rl.consent.sqlite_store import (
+    SQLiteFeedbackStore,
+    subject_key_label,
+    unusable_store,
+)
 from guarded_rl.errors import AuditError
 from guarded_rl.records import Batch, Sample
 
@@ -57,8 +61,12 @@ class ReplayStore:
         self._store_key = checked._store_key
         checked.close()
         self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA secure_delete = ON")  # erased keys do not linger in free pages
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA secure_delete = ON")  # erased keys do not linger in free pages
+            self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            raise unusable_store(self.path, exc) from None
         self._keys: dict[str, bytes] = {}
 
     def close(self) -> None:

@@ -39,7 +39,7 @@ from guarded_rl.consent.store import (
     StoredFeedback,
 )
 from guarded_rl.consent.store_key import create_private_file, open_store_key
-from guarded_rl.errors import AuditError, ConsentError, InputError
+from guarded_rl.errors import AuditError, ConsentError, GuardedRLError, InputError
 from guarded_rl.records import Feedback
 
 _SCHEMA = """
@@ -70,6 +70,15 @@ STORE_ID = "store_id"
 _CHUNK = 500  # bound parameters per IN (...) query
 
 
+def unusable_store(path: str, exc: sqlite3.Error) -> GuardedRLError:
+    """SQLite's own words for a store it cannot use, with the file it is about."""
+    return GuardedRLError(
+        f"feedback store unusable: {exc}",
+        file=path,
+        expected="a store in a folder you may write (check the run directory's permissions)",
+    )
+
+
 class SQLiteFeedbackStore:
     """Consent ledger and feedback in one SQLite file (`:memory:` for tests)."""
 
@@ -93,6 +102,13 @@ class SQLiteFeedbackStore:
                 file=self.path,
                 expected="a writable file in an existing directory",
             ) from None
+        try:
+            self._prepare(timeout, key_file)
+        except sqlite3.OperationalError as exc:  # a read-only folder or file, a full disk, ...
+            self._db.close()
+            raise unusable_store(self.path, exc) from None
+
+    def _prepare(self, timeout: float, key_file: str | Path | None) -> None:
         self._db.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left behind
         if self.path != ":memory:":
             self._wal(timeout)

@@ -131,6 +131,8 @@ def test_ctrl_c_stops_the_run_as_stopped_and_says_how_to_resume(cli, tmp_path: P
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a pytest-xdist worker ignores SIGINT, and children inherit that: a shell does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     log = run_dir / "audit.jsonl"
     deadline = time.monotonic() + 300

@@ -255,8 +255,8 @@ def test_consent_list_names_people_by_pseudonym_with_counts(cli, run_dir: Path) 
     assert (
         sum(p["feedback_rows"] for p in with_rows)
         == SQLiteFeedbackStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
-    ).count()
+            run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+        ).count()
     )
     text = cli("consent", "list", str(run_dir))
     assert text.returncode == 0 and "people on record" in text.stdout

@@ -9,11 +9,15 @@ def test_missing_probe_suite_fails_check_and_run_writes_nothing(cli, tmp_path: P
     policy = tmp_path / "p.toml"
     policy.write_text(f'[fairness]\nprobe_suite = "{tmp_path / "nope.toml"}"\n')
     checked = cli("policy", "check", str(policy))
-    assert checked.returncode == 2 and "no such probe suite file" in checked.stderr
+    assert checked.returncode == 2
+    assert checked.stderr.strip() == (
+        f"error: {policy}: fairness.probe_suite = '{tmp_path / 'nope.toml'}': no such probe "
+        "suite file (expected a probe suite TOML file (unset: the shipped suite))"
+    )
     run_dir, key = tmp_path / "run", tmp_path / "run.key"
     ran = cli("run", "--policy", str(policy), "--cycles", "1", "--run-dir", str(run_dir),
               "--key-file", str(key))  # fmt: skip
-    assert ran.returncode == 2 and "no such probe suite file" in ran.stderr
+    assert ran.returncode == 2 and ran.stderr.strip() == checked.stderr.strip()
     assert "Traceback" not in ran.stderr
     assert not run_dir.exists() and not key.exists()
 

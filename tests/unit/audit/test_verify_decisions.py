@@ -3,12 +3,14 @@ head, but cannot forge or alter a reviewer's approval."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from guarded_rl.approval.decision import SignedDecision, sign_decision
+from guarded_rl.approval.queue import operator_record
 from guarded_rl.approval.reviewers import create_reviewer_key, load_reviewer_key
 from guarded_rl.audit.head import write_public_key
 from guarded_rl.audit.log import AuditLog
@@ -20,16 +22,27 @@ RUN_ID = "0123456789abcdef"
 
 
 def _run_with_decision(
-    run_dir: Path, reviewers: Path, decision: dict[str, Any], *, origin_run: str = RUN_ID
+    run_dir: Path,
+    reviewers: Path,
+    decision: dict[str, Any],
+    *,
+    origin_run: str = RUN_ID,
+    operator_key: Path | None = None,
 ) -> None:
-    """A minimal run directory: start, one pending proposal, one decision, a signed head."""
+    """A minimal run directory: start, one pending proposal, one decision, a signed head;
+    with `operator_key`, a four-eyes run started by that key's holder."""
     run_dir.mkdir()
     key = Ed25519PrivateKey.generate()
     write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
     log = AuditLog(run_dir / "audit.jsonl")
-    log.append(
-        "run_started", {"run_id": origin_run, "policy": {"gate": {"reviewers": str(reviewers)}}}
-    )
+    gate: dict[str, Any] = {"reviewers": str(reviewers)}
+    started: dict[str, Any] = {"run_id": origin_run, "policy": {"gate": gate}}
+    if operator_key is not None:
+        gate["four_eyes"] = True
+        started["operator"] = operator_record(
+            origin_of(origin_run), "op", None, key=load_reviewer_key(operator_key), prev=log.head
+        )
+    log.append("run_started", started)
     log.append("update_pending", {"cycle": 0, "proposal_id": "u0", "candidate_sha256": CANDIDATE})
     log.append("review_decision", {"cycle": 0, "proposal_id": "u0", "decision": decision})
     HeadSigner(log, key, origin_of(origin_run), run_dir / HEAD_FILE).sign()
@@ -96,3 +109,52 @@ def test_malformed_decision_fails(tmp_path: Path) -> None:
     broken["extra"] = 1
     _run_with_decision(tmp_path / "run", tmp_path / "r.toml", broken)
     assert verify_run(tmp_path / "run").failure == "seq 2: reviewer decision is malformed"
+
+
+def _four_eyes_people(tmp_path: Path) -> Path:
+    create_reviewer_key("bob", "reviewer", tmp_path / "bob.key", tmp_path / "r.toml")
+    create_reviewer_key("olivia", "operator", tmp_path / "olivia.key", tmp_path / "r.toml")
+    return tmp_path / "r.toml"
+
+
+def test_four_eyes_approval_by_another_person_than_the_operator_verifies(tmp_path: Path) -> None:
+    people = _four_eyes_people(tmp_path)
+    approval = _signed(tmp_path / "bob.key").model_dump()
+    _run_with_decision(tmp_path / "run", people, approval, operator_key=tmp_path / "olivia.key")
+    report = verify_run(tmp_path / "run")
+    assert report.ok and report.notes == [], (report.failure, report.notes)
+
+
+def test_four_eyes_approval_with_the_operators_own_key_fails(tmp_path: Path) -> None:
+    people = _four_eyes_people(tmp_path)
+    approval = _signed(tmp_path / "bob.key").model_dump()
+    _run_with_decision(tmp_path / "run", people, approval, operator_key=tmp_path / "bob.key")
+    report = verify_run(tmp_path / "run")
+    assert report.failure == (
+        "review: an update was approved with the key that started or resumed the run (four-eyes)"
+    )
+
+
+def test_four_eyes_operator_proof_that_does_not_verify_fails(tmp_path: Path) -> None:
+    people = _four_eyes_people(tmp_path)
+    approval = _signed(tmp_path / "bob.key").model_dump()
+    _run_with_decision(tmp_path / "run", people, approval, operator_key=tmp_path / "olivia.key")
+    # the log key holder swaps in a proof made for another run: the chain and head re-signed
+    lines = (tmp_path / "run" / "audit.jsonl").read_bytes().splitlines()
+    forged = operator_record(
+        origin_of("ffffffffffffffff"), "op", None, key=load_reviewer_key(tmp_path / "olivia.key")
+    )
+    run_dir = tmp_path / "forged"
+    run_dir.mkdir()
+    key = Ed25519PrivateKey.generate()
+    write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
+    log = AuditLog(run_dir / "audit.jsonl")
+    for raw in lines:
+        entry = json.loads(raw)
+        if entry["type"] == "run_started":
+            entry["payload"]["operator"] = forged
+        log.append(entry["type"], entry["payload"])
+    HeadSigner(log, key, origin_of(RUN_ID), run_dir / HEAD_FILE).sign()
+    log.close()
+    report = verify_run(run_dir)
+    assert report.failure is not None and report.failure.startswith("review: the operator's proof")
