@@ -73,7 +73,7 @@ def revoke(
         )
         console.print(
             f"[yellow]revocation is not retroactive:[/] {len(live)} applied update(s) in the "
-            f"live weights were trained on this person's feedback (cycles {_cycles(live)}) and "
+            f"live weights were trained on this person's feedback ({_cycles(live)}) and "
             f"stay live; {undo}."
         )
     else:
@@ -81,12 +81,14 @@ def revoke(
     if undone:
         console.print(
             f"{len(undone)} other applied update(s) trained on it were rolled back and are not "
-            f"in the live weights (cycles {_cycles(undone)})."
+            f"in the live weights ({_cycles(undone)})."
         )
 
 
 def _cycles(updates: list[dict[str, object]]) -> str:
-    return ", ".join(str(u["cycle"]) for u in updates)
+    """`cycle 2` or `cycles 2, 3, 5`."""
+    word = "cycle" if len(updates) == 1 else "cycles"
+    return f"{word} " + ", ".join(str(u["cycle"]) for u in updates)
 
 
 @app.command("show")

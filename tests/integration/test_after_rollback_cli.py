@@ -73,11 +73,11 @@ def test_revoke_after_rollback_names_rolled_back_updates_apart(cli, rolled_back:
     result = cli("consent", "revoke", str(rolled_back), "--user", user)
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
-    assert "update(s) in the live weights were trained on this person's feedback (cycles 1)" in out
+    assert "update(s) in the live weights were trained on this person's feedback (cycle 1)" in out
     assert "--to 0 " in out  # the last live update before the first affected one
     erasure = next(e for e in read_log(rolled_back / "audit.jsonl") if e.type == "erasure")
     assert [u["cycle"] for u in erasure.payload["live_updates"]] == [1]
     undone = [u["cycle"] for u in erasure.payload["rolled_back_updates"]]
     assert undone and set(undone) <= {2, 3}
-    listed = ", ".join(map(str, undone))
-    assert f"were rolled back and are not in the live weights (cycles {listed})" in out
+    listed = ("cycle " if len(undone) == 1 else "cycles ") + ", ".join(map(str, undone))
+    assert f"were rolled back and are not in the live weights ({listed})" in out
