@@ -17,6 +17,7 @@ from guarded_rl.audit.log import read_log
 from guarded_rl.audit.signer import recorded_store_key_file
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
+from guarded_rl.consent.store import PURPOSES
 from guarded_rl.demo.users import Population
 
 ZELDA = "zelda.quartermaine@example.org"
@@ -243,6 +244,9 @@ def test_consent_list_names_people_by_pseudonym_with_counts(cli, run_dir: Path) 
         run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
     )
     expected = {store.pseudonym(u.user_id): set(u.consents) for u in population.users}
+    # people other tests on this module's run grant consent to (any test order)
+    for other in (ZELDA, "ivo@example.org", "late@x.org"):
+        expected[store.pseudonym(other)] = set(PURPOSES)
     store.close()
     listed = cli("consent", "list", str(run_dir), "--json")
     assert listed.returncode == 0, listed.stderr
