@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import math
-import os
 import re
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from guarded_rl.atomic import atomic_write, fsync_dir
 from guarded_rl.errors import AuditError
+from guarded_rl.secret_file import read_secret_file, write_secret_file
 
 __all__ = [
     "SignedHead",
@@ -172,52 +170,14 @@ def generate_signing_key(path: Path) -> Ed25519PrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        raise AuditError("refusing to overwrite an existing signing key", file=str(path)) from None
-    except OSError as exc:
-        raise AuditError(f"cannot create signing key ({exc.strerror})", file=str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # the umask can only narrow it; make it exact
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
+    write_secret_file(path, "signing key", pem)
     fsync_dir(path.parent)
     return key
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
     """Read the private key, refusing one that group or other users could read."""
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise AuditError("signing key missing", file=str(path)) from None
-    except OSError as exc:
-        raise AuditError(f"cannot read signing key ({exc.strerror})", file=str(path)) from None
-    with contextlib.ExitStack() as stack:
-        stack.callback(os.close, fd)
-        mode = os.fstat(fd).st_mode  # the mode of what we read, not of a file swapped in later
-        if not stat.S_ISREG(mode):
-            raise AuditError("signing key is not a regular file", file=str(path))
-        if mode & 0o077:
-            raise AuditError(
-                f"signing key is accessible by group/other; run: chmod 600 {path}",
-                file=str(path),
-                field="mode",
-                got=oct(mode & 0o777),
-                expected="0o600",
-            )
-        try:
-            data = _read_all(fd)
-        except OSError as exc:
-            raise AuditError(f"cannot read signing key ({exc.strerror})", file=str(path)) from None
+    data = read_secret_file(Path(path), "signing key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -228,13 +188,6 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise AuditError("not an Ed25519 private key", file=str(path), expected="Ed25519")
     return key
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def public_key_pem(key: Ed25519PublicKey) -> str:

@@ -10,15 +10,14 @@ reveals nothing, and without the key file the store fails closed.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from guarded_rl.errors import AuditError
+from guarded_rl.secret_file import read_secret_file, write_secret_file
 
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
@@ -77,51 +76,20 @@ def create_store_key(path: Path) -> StoreKey:
     """A new random store key at `path`, mode 0600 from creation on; never over another."""
     path = Path(path)
     raw = AESGCM.generate_key(bit_length=256)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        raise AuditError("refusing to overwrite an existing store key", file=str(path)) from None
-    except OSError as exc:
-        raise AuditError(f"cannot create store key ({exc.strerror})", file=str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(raw.hex().encode() + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
+    write_secret_file(path, "store key", raw.hex().encode() + b"\n")
     return StoreKey(raw, str(path))
 
 
 def load_store_key(path: Path) -> StoreKey:
     """Read the store key, refusing a missing, odd or group/other-readable file (fail closed)."""
     path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise AuditError(
-            "feedback store key missing: the store cannot be opened without it",
-            file=str(path),
-            expected="the run's store key file (see store_key_file in run.toml)",
-        ) from None
-    except OSError as exc:
-        raise AuditError(f"cannot read store key ({exc.strerror})", file=str(path)) from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise AuditError("store key is not a regular file", file=str(path))
-        if mode & 0o077:
-            raise AuditError(
-                f"store key is accessible by group/other; run: chmod 600 {path}",
-                file=str(path),
-                field="mode",
-                got=oct(mode & 0o777),
-                expected="0o600",
-            )
-        text = handle.read(200)
+    text = read_secret_file(
+        path,
+        "store key",
+        missing="feedback store key missing: the store cannot be opened without it",
+        missing_expected="the run's store key file (see store_key_file in run.toml)",
+        follow_links=False,
+    )[:200]
     try:
         raw = bytes.fromhex(text.decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
