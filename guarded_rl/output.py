@@ -16,10 +16,11 @@ import tempfile
 from pathlib import Path
 
 from guarded_rl.atomic import fsync_dir
+from guarded_rl.audit.log import LOG_FILE
 from guarded_rl.errors import InputError
 
 #: The file that marks a folder as a run directory.
-RUN_MARKER = "audit.jsonl"
+RUN_MARKER = LOG_FILE
 
 
 def run_dir_holding(path: Path) -> Path | None:

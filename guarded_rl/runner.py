@@ -45,7 +45,7 @@ from guarded_rl.audit.head import (
     write_public_key,
 )
 from guarded_rl.audit.history import RunHistory, StateRebuilder
-from guarded_rl.audit.log import AuditLog, canonical_json
+from guarded_rl.audit.log import LOG_FILE, AuditLog, canonical_json
 from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import (
     HEAD_FILE,
@@ -181,7 +181,7 @@ def run(
         feedback_source, requests_for, consents = _default_readers(
             config, consent, feedback_source, requests_for, consents
         )
-        audit = AuditLog(run_dir / "audit.jsonl")
+        audit = AuditLog(run_dir / LOG_FILE)
         signer = HeadSigner(audit, key, origin_of(run_id), run_dir / HEAD_FILE)
         reference = copy.deepcopy(model).eval()
         guard = build_guard(
@@ -253,9 +253,7 @@ def resume(
         opened = open_run(run_dir, key_file=key_file)
         config, policy = opened.config, opened.policy
         # the policy comes from the run's log: its code needs the user's allowance as well
-        require_policy_code_allowed(
-            policy.safety, file=f"{opened.run_dir / 'audit.jsonl'}:run_started"
-        )
+        require_policy_code_allowed(policy.safety, file=f"{opened.run_dir / LOG_FILE}:run_started")
         registry = review_registry(policy)
         operator, operator_signer = operator_identity(
             registry,
@@ -581,7 +579,7 @@ def open_run(
         raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
     history = RunHistory.load(run_dir, while_written=while_written)
     # settings come from the signed log, not from run.toml (a readable copy anyone can edit)
-    source = f"{run_dir / 'audit.jsonl'}:run_started"
+    source = f"{run_dir / LOG_FILE}:run_started"
     try:
         config = RunConfig.model_validate(history.started["config"])
     except (ValidationError, KeyError):

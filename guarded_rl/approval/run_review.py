@@ -36,6 +36,7 @@ from guarded_rl.approval.reviewers import (
     raw_public_key,
 )
 from guarded_rl.audit.history import RunHistory
+from guarded_rl.audit.log import LOG_FILE
 from guarded_rl.audit.run_lock import RunInUse, run_lock
 from guarded_rl.audit.signer import origin_of
 from guarded_rl.errors import InputError
@@ -56,7 +57,7 @@ class RunReview:
     @classmethod
     def read(cls, run_dir: str | Path, *, while_written: bool = True) -> RunReview:
         run_dir = Path(run_dir)
-        if not (run_dir / "audit.jsonl").is_file():
+        if not (run_dir / LOG_FILE).is_file():
             raise InputError(
                 "not a run directory (no audit.jsonl)",
                 field="RUN_DIR",
@@ -64,7 +65,7 @@ class RunReview:
                 expected="a directory written by `guarded-rl run`",
             )
         history = RunHistory.load(run_dir, while_written=while_written)
-        source = f"{run_dir / 'audit.jsonl'}:run_started"
+        source = f"{run_dir / LOG_FILE}:run_started"
         policy = parse_policy(history.started.get("policy", {}), source=source)
         return cls(
             run_dir,

@@ -32,12 +32,11 @@ from guarded_rl.audit.head import (
     read_head,
     verify_head,
 )
-from guarded_rl.audit.log import scan_log
+from guarded_rl.audit.log import LOG_FILE, scan_log
 from guarded_rl.audit.merkle import merkle_root
 from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE, recorded_key_file
 from guarded_rl.errors import AuditError, InputError, IntegrityError
 
-LOG_FILE = "audit.jsonl"
 _REPAIR_HINT = "`guarded-rl audit verify` says more"
 
 

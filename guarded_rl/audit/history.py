@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from guarded_rl.audit.log import AuditEntry, read_log
+from guarded_rl.audit.log import LOG_FILE, AuditEntry, read_log
 from guarded_rl.errors import AuditError, InputError, IntegrityError
 from guarded_rl.progress import report
 from guarded_rl.records import Batch, UpdateProposal
@@ -48,7 +48,7 @@ class RunHistory:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
-        history = cls(run_dir, read_log(run_dir / "audit.jsonl", while_written=while_written))
+        history = cls(run_dir, read_log(run_dir / LOG_FILE, while_written=while_written))
         for entry in history.entries:
             p = entry.payload
             if entry.type == "update_proposed":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from guarded_rl.audit.appendable import prove_signed_log, run_signing_key
+from guarded_rl.audit.log import LOG_FILE
 from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.errors import InputError, IntegrityError
@@ -23,7 +24,7 @@ from guarded_rl.errors import InputError, IntegrityError
 
 def repair_run(run_dir: str | Path, *, key_file: Path | None = None) -> dict[str, Any]:
     run_dir = Path(run_dir)
-    log_path = run_dir / "audit.jsonl"
+    log_path = run_dir / LOG_FILE
     if not log_path.is_file():
         raise InputError("not a run directory (no audit.jsonl)", field="RUN_DIR", got=str(run_dir))
     with run_lock(run_dir):  # never repair under a live run: its tail is not torn, just new

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from guarded_rl.audit.head import SignedHead, sign_head, write_head
-from guarded_rl.audit.log import AuditLog
+from guarded_rl.audit.log import LOG_FILE, AuditLog
 from guarded_rl.audit.merkle import MerkleAccumulator
 
 HEAD_FILE = "audit.head"
@@ -114,8 +114,8 @@ class HeadSigner:
 
         run_dir = Path(run_dir)
         signed = prove_signed_log(run_dir, allow_unsigned=allow_unsigned)
-        check_key(key, signed, source=str(run_dir / "audit.jsonl"))
-        return cls(AuditLog(run_dir / "audit.jsonl"), key, origin_of(run_id), run_dir / HEAD_FILE)
+        check_key(key, signed, source=str(run_dir / LOG_FILE))
+        return cls(AuditLog(run_dir / LOG_FILE), key, origin_of(run_id), run_dir / HEAD_FILE)
 
     def __repr__(self) -> str:  # never show the key
         return f"HeadSigner(origin={self.origin!r}, size={self._tree.size})"

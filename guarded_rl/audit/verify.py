@@ -16,7 +16,7 @@ from pathlib import Path
 
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import SignedHead, key_id, load_public_key, read_head, verify_head
-from guarded_rl.audit.log import AuditEntry, scan_log
+from guarded_rl.audit.log import LOG_FILE, AuditEntry, scan_log
 from guarded_rl.audit.merkle import merkle_root
 from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE
 from guarded_rl.errors import AuditError, InputError
@@ -54,7 +54,7 @@ def verify_run(
 ) -> VerifyReport:
     """Verify a run directory; `anchor` is an earlier head's file or the parsed head itself."""
     run_dir = Path(run_dir)
-    log_path = run_dir / "audit.jsonl"
+    log_path = run_dir / LOG_FILE
     if not run_dir.is_dir():
         raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
     if not log_path.is_file():

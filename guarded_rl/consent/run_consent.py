@@ -18,6 +18,7 @@ from typing import Any
 
 from guarded_rl.audit.appendable import run_signing_key
 from guarded_rl.audit.history import RunHistory
+from guarded_rl.audit.log import LOG_FILE
 from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import HeadSigner, recorded_store_key_file
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
@@ -39,7 +40,7 @@ class RunStore:
 
     @property
     def policy(self) -> Any:
-        source = f"{self.run_dir / 'audit.jsonl'}:run_started"
+        source = f"{self.run_dir / LOG_FILE}:run_started"
         return parse_policy(self.history.started.get("policy", {}), source=source)
 
 

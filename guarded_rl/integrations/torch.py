@@ -35,7 +35,7 @@ from guarded_rl.approval.queue import operator_identity, operator_record, operat
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import generate_signing_key, key_id, public_key_pem, write_public_key
-from guarded_rl.audit.log import AuditLog
+from guarded_rl.audit.log import LOG_FILE, AuditLog
 from guarded_rl.audit.run_lock import run_lock
 from guarded_rl.audit.signer import (
     HEAD_FILE,
@@ -194,7 +194,7 @@ class GuardedLoop:
         run = {"integration": "torch"}
         atomic_write(self.run_dir / "run.toml", run_toml(run, self.policy, key_path).encode())
         self.learner = _StepLearner(model, optimizer, self.policy.learner.max_grad_norm)
-        self.audit = AuditLog(self.run_dir / "audit.jsonl")
+        self.audit = AuditLog(self.run_dir / LOG_FILE)
         self.signer = HeadSigner(self.audit, key, origin_of(self.run_id), self.run_dir / HEAD_FILE)
         self.settlement = Settlement(
             policy=self.policy,

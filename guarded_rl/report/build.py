@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from guarded_rl import __version__
-from guarded_rl.audit.log import AuditEntry, iso_time, iter_entries
+from guarded_rl.audit.log import LOG_FILE, AuditEntry, iso_time, iter_entries
 from guarded_rl.audit.verify import VerifyReport, verify_run
 from guarded_rl.errors import AuditError, InputError
 from guarded_rl.report.evidence import (
@@ -35,7 +35,7 @@ from guarded_rl.report.frameworks import FrameworkSpec
 def build_report(run_dir: str | Path, framework: FrameworkSpec) -> dict[str, Any]:
     run_dir = Path(run_dir)
     verified = verify_run(run_dir)  # raises InputError for a missing or non-run directory
-    entries = _entries(run_dir / "audit.jsonl", verified)
+    entries = _entries(run_dir / LOG_FILE, verified)
     facts = VerificationFacts(
         ok=verified.ok,
         head_signed=verified.signed_size == verified.entries,
