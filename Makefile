@@ -29,6 +29,7 @@ run: setup
 test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m compileall -q guarded_rl
+	$(BIN)/mypy
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The report's browser test renders the HTML in Debian's chromium: install it where we may
@@ -58,4 +59,4 @@ model: setup
 	$(BIN)/python -m guarded_rl.demo.build_model --out guarded_rl/demo/model
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache

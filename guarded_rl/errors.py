@@ -7,6 +7,7 @@ and maps it to an exit code; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 #: Exit code for bad input (a policy, a flag, a file): the user must change something.
@@ -19,7 +20,7 @@ EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
 
-def first_few(values: list[object], limit: int = 10) -> str:
+def first_few(values: Sequence[object], limit: int = 10) -> str:
     """`[1, 2, 3]`, or the first `limit` values and `...`: for `expected=` texts."""
     return f"{values[:limit]}{' ...' if len(values) > limit else ''}"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,7 +115,7 @@ class Guard:
         audit: AuditLog,
         checkpoints: CheckpointStore,
         replay_store: ReplayStore | None = None,
-        on_update_recorded: Callable[[], None] | None = None,
+        on_update_recorded: Callable[[], object] | None = None,
         checkpointed: Sequence[str] = (),
     ) -> None:
         """`replay_store` keeps each batch (sealed per subject) so updates can be replayed;
@@ -142,7 +142,7 @@ class Guard:
             stage=self._stage,
         )
         #: wall seconds spent per stage over all cycles (what the overhead benchmark reports)
-        self.stage_seconds: Counter[str] = Counter()
+        self.stage_seconds: defaultdict[str, float] = defaultdict(float)
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:

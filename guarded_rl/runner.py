@@ -494,7 +494,7 @@ def _default_readers(
     """The seeded simulated readers, unless a feedback source and requests were given; the
     requests come back naming readers by pseudonym."""
     if feedback_source is not None and not hasattr(feedback_source, "rate"):
-        feedback_source = feedback_source(store.pseudonym)  # type: ignore[operator]
+        feedback_source = feedback_source(store.pseudonym)
     if feedback_source is None or requests_for is None:
         from guarded_rl.demo.users import Population, SimulatedFeedback
 

@@ -282,7 +282,7 @@ def _raw_bytes(tensor: torch.Tensor) -> memoryview:
     import torch
 
     flat = tensor.contiguous().reshape(-1)
-    return memoryview(flat.view(torch.uint8).numpy()) if flat.numel() else memoryview(b"")
+    return flat.view(torch.uint8).numpy().data if flat.numel() else memoryview(b"")
 
 
 # -- optimizer state as a JSON tree ------------------------------------------------------------

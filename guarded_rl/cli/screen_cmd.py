@@ -76,7 +76,7 @@ def screen(
         samples = [Sample(str(start + i), 0, "-", "", t, (), ()) for i, t in enumerate(chunk)]
         for text, verdict in zip(chunk, screener.screen(samples), strict=True):
             actions[verdict.action] += 1
-            row = {
+            row: dict[str, object] = {
                 "text": text,
                 "action": verdict.action,
                 "scores": verdict.scores,

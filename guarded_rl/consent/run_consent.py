@@ -247,7 +247,7 @@ def _trained_updates(history: RunHistory, cycles: Sequence[int]) -> dict[str, An
     (`rollback_target`: the last live update before the first affected one; None: only the
     start model is free of them)."""
     live = history.live_cycles()
-    applied = [
+    applied: list[dict[str, Any]] = [
         {"cycle": c, "model_sha256": history.applied[c].get("model_sha256")}
         for c in sorted(set(cycles))
         if c in history.applied

@@ -924,8 +924,10 @@ class Headline:
 
 def _merged_slots() -> tuple[dict[str, Slots], dict[str, Slots]]:
     """Pre-merge shared and per-topic tables once, so lookups are a single dict access."""
-    safe = {t: {**SHARED_SLOTS, **TOPIC_SLOTS[t]} for t in TOPICS}
-    unsafe = {t: {**SHARED_SLOTS, **UNSAFE_SLOTS, **UNSAFE_TOPIC_SLOTS[t]} for t in TOPICS}
+    safe: dict[str, Slots] = {t: {**SHARED_SLOTS, **TOPIC_SLOTS[t]} for t in TOPICS}
+    unsafe: dict[str, Slots] = {
+        t: {**SHARED_SLOTS, **UNSAFE_SLOTS, **UNSAFE_TOPIC_SLOTS[t]} for t in TOPICS
+    }
     return safe, unsafe
 
 

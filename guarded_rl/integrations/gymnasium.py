@@ -35,14 +35,14 @@ class EpisodeRecord:
     terminated: bool  # ended by the environment (e.g. a crash), not by a time limit
 
 
-class ShieldedEnv(gymnasium.Wrapper):  # type: ignore[type-arg]
+class ShieldedEnv(gymnasium.Wrapper):
     """Vetoes or replaces unsafe actions before the wrapped environment sees them.
 
     Fails closed: a shield that raises, or returns an action outside the action space, stops
     the step with `GuardBlockedError`; the proposed action is never executed unchecked.
     """
 
-    def __init__(self, env: gymnasium.Env, shield: Shield, *, penalty: float = 0.0) -> None:  # type: ignore[type-arg]
+    def __init__(self, env: gymnasium.Env, shield: Shield, *, penalty: float = 0.0) -> None:
         require_callable(
             shield, field="shield", expected="a function (observation, action) -> action to take"
         )

@@ -144,7 +144,7 @@ class GuardedLoop:
             inputs = probe
 
             def probe(module: nn.Module) -> torch.Tensor:
-                return module(inputs)  # type: ignore[no-any-return]
+                return module(inputs)
 
         require_callable(
             probe,

@@ -32,7 +32,7 @@ from guarded_rl.policy import GuardPolicy
 from guarded_rl.records import Decision
 
 
-class GuardCallback(TrainerCallback):  # type: ignore[misc]
+class GuardCallback(TrainerCallback):
     """Gates every optimizer step of a `transformers.Trainer`."""
 
     def __init__(
@@ -104,7 +104,7 @@ def text_probe(tokenizer: Any, texts: Sequence[str]) -> Probe:
     valid[torch.arange(len(encoded)), attention.sum(1) - 1] = False  # predicts past the text
 
     def probe(model: torch.nn.Module) -> torch.Tensor:
-        return model(input_ids=input_ids, attention_mask=attention).logits[valid]  # type: ignore[no-any-return]
+        return model(input_ids=input_ids, attention_mask=attention).logits[valid]
 
     return probe
 
@@ -114,6 +114,6 @@ def _token_probe(input_ids: torch.Tensor) -> Probe:
 
     def probe(model: torch.nn.Module) -> torch.Tensor:
         logits = model(input_ids=input_ids).logits
-        return logits.reshape(-1, logits.shape[-1])  # type: ignore[no-any-return]
+        return logits.reshape(-1, logits.shape[-1])
 
     return probe

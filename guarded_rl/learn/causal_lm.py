@@ -187,7 +187,7 @@ def _sample_with_cache(
     n = input_ids.shape[0]
     positions = (attention.long().cumsum(-1) - 1).clamp_min(0)
     only_last = _logits_to_keep_argument(model)  # the prompt's other logits are not needed
-    out = model(  # type: ignore[operator]
+    out = model(
         input_ids=input_ids,
         attention_mask=attention,
         position_ids=positions,
@@ -208,7 +208,7 @@ def _sample_with_cache(
             break
         attention = torch.cat([attention, attention.new_ones((n, 1))], dim=1)
         positions = (attention.long().sum(-1, keepdim=True) - 1).clamp_min(0)
-        out = model(  # type: ignore[operator]
+        out = model(
             input_ids=token.unsqueeze(1),
             attention_mask=attention,
             position_ids=positions,
@@ -253,7 +253,7 @@ def completion_logprobs(
     t_max = max(len(c) for c in completion_ids)
     n = len(rows)
     input_ids, attention = pad_rows(rows, pad_id)  # right padding: positions start at 0
-    logits = model(input_ids=input_ids, attention_mask=attention).logits  # type: ignore[operator]
+    logits = model(input_ids=input_ids, attention_mask=attention).logits
     logp_all = torch.log_softmax(logits.float(), dim=-1)
     # the token at position j is predicted by the logits at position j - 1
     logp_next = logp_all[:, :-1].gather(2, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
@@ -276,7 +276,7 @@ def probe_logprobs(
     eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
     encoded = [[*encode_prompt(tokenizer, t), eos] for t in texts]
     input_ids, attention = pad_rows(encoded, tokenizer.pad_token_id)  # type: ignore[attr-defined]
-    logits = model(input_ids=input_ids, attention_mask=attention).logits  # type: ignore[operator]
+    logits = model(input_ids=input_ids, attention_mask=attention).logits
     valid = attention.clone().float()
     valid[torch.arange(len(encoded)), attention.sum(1) - 1] = 0.0
     return torch.log_softmax(logits.float(), -1), valid

@@ -61,7 +61,7 @@ def build_report(run_dir: str | Path, framework: FrameworkSpec) -> dict[str, Any
             unreadable.append(name)
             return build({}, *args) if name != "run" else _unknown_run()
 
-    content = {
+    content: dict[str, Any] = {
         "headline": _headline(run_dir, verified),
         "report": {
             "framework": framework.name,
@@ -135,7 +135,7 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _run_summary(by_type: dict[str, list[AuditEntry]], entries: list[AuditEntry]) -> dict[str, Any]:
-    started = (by_type.get("run_started") or [None])[0]
+    started = next(iter(by_type.get("run_started", [])), None)
     if started is None:
         raise InputError("the audit log has no run_started entry", field="RUN_DIR")
     p = started.payload
@@ -166,7 +166,7 @@ def _check(entry: AuditEntry, name: str) -> dict[str, Any] | None:
 
 def _updates(by_type: dict[str, list[AuditEntry]]) -> dict[str, Any]:
     decided = sorted((e for kind in _DECISIONS for e in by_type.get(kind, [])), key=lambda e: e.seq)
-    outcome: dict[int, dict[str, Any]] = {}
+    outcome: dict[Any, dict[str, Any]] = {}  # keyed by the logged cycle (None if absent)
     for e in decided:  # the latest decision on an update is its outcome (held, then reviewed)
         outcome[e.payload.get("cycle", -1)] = {
             "decision": _decision_of(e),

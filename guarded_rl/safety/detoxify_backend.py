@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from guarded_rl.errors import InputError, ModelLoadError
 
@@ -144,7 +145,7 @@ class DetoxifyBackend:
                     f"huggingface_config_path {self.huggingface_config_path!r} has no config.json"
                 )
 
-    def _load(self, device: str) -> object:
+    def _load(self, device: str) -> Any:
         self._check_inputs()
         try:
             with _quiet_transformers():
@@ -171,7 +172,7 @@ class DetoxifyBackend:
         out: list[dict[str, float]] = []
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            raw = self.model.predict(chunk)  # type: ignore[attr-defined]
+            raw = self.model.predict(chunk)
             # Detoxify squeezes a batch of one to a bare float per class
             columns = {k: v if isinstance(v, list) else [v] for k, v in raw.items()}
             out.extend(

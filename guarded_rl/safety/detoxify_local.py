@@ -80,7 +80,7 @@ def _vocab() -> dict[str, int]:
 def build_tokenizer(max_length: int = MAX_LENGTH) -> object:
     """A lowercasing WordPiece `BertTokenizerFast` over a small word list (+ characters)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizerFast  # type: ignore[attr-defined]  # lazy export
 
     vocab = _vocab()
     tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
@@ -152,8 +152,8 @@ def build_local_checkpoint(
     hf_dir = (out_dir / CONFIG_DIR_NAME).resolve()
     hf_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    config = BertConfig(
-        vocab_size=len(tokenizer),  # type: ignore[arg-type]
+    config = BertConfig(  # type: ignore[call-arg]  # num_labels is a PretrainedConfig kwarg
+        vocab_size=len(tokenizer),  # type: ignore[arg-type]  # a BertTokenizerFast, typed object
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,

@@ -96,7 +96,7 @@ class FilterScreen:
             if backend.sees == "normalized" and normalized is None:
                 normalize = self.normalizer or _default_normalizer()
                 normalized = [normalize(t) for t in originals]
-            texts = normalized if backend.sees == "normalized" else originals
+            texts = normalized if backend.sees == "normalized" and normalized else originals
             try:
                 values = [float(v) for v in backend.score(texts)]  # non-numbers fail too
                 if len(values) != len(texts):
