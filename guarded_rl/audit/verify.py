@@ -261,7 +261,7 @@ def _check_anchor(anchor: Path | SignedHead, key: object, hashes: list[str]) -> 
             earlier = read_head(anchor)
         except AuditError as exc:
             return exc.one_line()
-    if not verify_head(earlier, key):  # type: ignore[arg-type]
+    if not verify_head(earlier, key):  # type: ignore[arg-type]  # the public key load_public_key returned
         return "anchor's signature does not verify with the public key"
     if earlier.tree_size > len(hashes):
         return f"log has {len(hashes)} entries, fewer than the anchor's {earlier.tree_size}"

@@ -48,7 +48,7 @@ def _flags_show_no_type() -> None:
             return None
         return shown(self, ctx)
 
-    display_type_rich.flags_bare = True  # type: ignore[attr-defined]
+    display_type_rich.flags_bare = True  # type: ignore[attr-defined]  # typer's rich help module, patched on purpose
     option.display_type_rich = display_type_rich
 
 
@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"error: {exc.one_line()}\n")
         sys.exit(exc.exit_code)
     except USAGE_ERRORS as exc:
-        exc.show()  # type: ignore[attr-defined]
-        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        exc.show()  # type: ignore[attr-defined]  # every USAGE_ERRORS class has show()
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]  # every USAGE_ERRORS class has exit_code
     except ABORTS:
         sys.stderr.write("interrupted\n")
         sys.exit(130)

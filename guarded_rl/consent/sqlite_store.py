@@ -579,10 +579,10 @@ def _stored(
     feedback_id, subject, item_id, cycle, reward, source, purposes, recorded_at = head
     return StoredFeedback(
         str(feedback_id), str(subject), str(item_id),
-        None if cycle is None else int(cycle),  # type: ignore[call-overload]
-        float(reward), str(source),  # type: ignore[arg-type]
+        None if cycle is None else int(cycle),  # type: ignore[call-overload]  # an SQLite row value, typed object
+        float(reward), str(source),  # type: ignore[arg-type]  # an SQLite row value, typed object
         tuple(p for p in str(purposes).split(",") if p),
-        float(recorded_at), comment, group,  # type: ignore[arg-type]
+        float(recorded_at), comment, group,  # type: ignore[arg-type]  # an SQLite row value, typed object
     )  # fmt: skip
 
 

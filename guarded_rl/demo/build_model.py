@@ -67,16 +67,16 @@ def build(
     corpus = build_corpus(n_lines, seed=seed)
     lines = [h.line for h in corpus]
     tokenizer = train_tokenizer(lines, vocab_size)
-    eos_id = tokenizer.eos_token_id  # type: ignore[attr-defined]
+    eos_id = tokenizer.eos_token_id  # type: ignore[attr-defined]  # a Hugging Face tokenizer, typed object (no stubs)
     encoded = [
-        [eos_id, *tokenizer.encode(line, add_special_tokens=False), eos_id]  # type: ignore[attr-defined]
+        [eos_id, *tokenizer.encode(line, add_special_tokens=False), eos_id]  # type: ignore[attr-defined]  # a Hugging Face tokenizer, typed object (no stubs)
         for line in lines
     ]
     n_positions = 64
     encoded = [e[:n_positions] for e in encoded]
 
     config = GPT2Config(
-        vocab_size=len(tokenizer),  # type: ignore[arg-type]
+        vocab_size=len(tokenizer),  # type: ignore[arg-type]  # a Hugging Face tokenizer, typed object (no stubs)
         n_positions=n_positions,
         n_embd=n_embd,
         n_layer=n_layer,
@@ -125,7 +125,7 @@ def build(
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(out)  # type: ignore[attr-defined]  # a Hugging Face tokenizer, typed object (no stubs)
     record: dict[str, object] = {
         "corpus": {
             "lines": len(lines),
@@ -138,7 +138,7 @@ def build(
             "n_embd": n_embd,
             "n_layer": n_layer,
             "n_head": n_head,
-            "vocab_size": len(tokenizer),  # type: ignore[arg-type]
+            "vocab_size": len(tokenizer),  # type: ignore[arg-type]  # a Hugging Face tokenizer, typed object (no stubs)
         },
         "training": {
             "epochs": epochs,

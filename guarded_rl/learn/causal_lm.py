@@ -77,8 +77,8 @@ def load_causal_lm(model: str | os.PathLike[str] | None = None) -> tuple[nn.Modu
 
 def encode_prompt(tokenizer: object, prompt: str) -> list[int]:
     """`<bos>` + the prompt's tokens (no other special tokens)."""
-    ids: list[int] = tokenizer.encode(prompt, add_special_tokens=False) if prompt else []  # type: ignore[attr-defined]
-    bos = tokenizer.bos_token_id  # type: ignore[attr-defined]
+    ids: list[int] = tokenizer.encode(prompt, add_special_tokens=False) if prompt else []  # type: ignore[attr-defined]  # a Hugging Face tokenizer/model, typed object (no stubs)
+    bos = tokenizer.bos_token_id  # type: ignore[attr-defined]  # a Hugging Face tokenizer/model, typed object (no stubs)
     if bos is not None:
         ids = [bos, *ids]
     if not ids:
@@ -119,8 +119,8 @@ def sample_completions(
 
     Uses torch's global RNG: seed it for reproducible samples.
     """
-    eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
-    pad = tokenizer.pad_token_id  # type: ignore[attr-defined]
+    eos = tokenizer.eos_token_id  # type: ignore[attr-defined]  # a Hugging Face tokenizer/model, typed object (no stubs)
+    pad = tokenizer.pad_token_id  # type: ignore[attr-defined]  # a Hugging Face tokenizer/model, typed object (no stubs)
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
     width = max(len(ids) for ids in encoded)
     # left padding: every completion starts in the same column
@@ -131,7 +131,7 @@ def sample_completions(
             model, input_ids, attention, cache_arg, max_new_tokens, temperature, eos, pad
         )
     else:  # a model whose forward we cannot drive step by step: transformers' own loop
-        out = model.generate(  # type: ignore[operator]
+        out = model.generate(  # type: ignore[operator]  # a Hugging Face tokenizer/model, typed object (no stubs)
             input_ids=input_ids,
             attention_mask=attention,
             do_sample=True,
@@ -148,7 +148,7 @@ def sample_completions(
         new = new_ids[row].tolist()
         if eos in new:
             new = new[: new.index(eos) + 1]  # the EOS is part of the action: it ends the output
-        text = tokenizer.decode(new, skip_special_tokens=True).strip()  # type: ignore[attr-defined]
+        text = tokenizer.decode(new, skip_special_tokens=True).strip()  # type: ignore[attr-defined]  # a Hugging Face tokenizer/model, typed object (no stubs)
         generations.append(Generation(tuple(ids), tuple(new), text))
     return generations
 
@@ -273,9 +273,9 @@ def probe_logprobs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token log-distributions `[N, T, V]` over fixed texts, and the mask of positions
     inside the texts (the last token of each text predicts past it and is left out)."""
-    eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
+    eos = tokenizer.eos_token_id  # type: ignore[attr-defined]  # a Hugging Face tokenizer/model, typed object (no stubs)
     encoded = [[*encode_prompt(tokenizer, t), eos] for t in texts]
-    input_ids, attention = pad_rows(encoded, tokenizer.pad_token_id)  # type: ignore[attr-defined]
+    input_ids, attention = pad_rows(encoded, tokenizer.pad_token_id)  # type: ignore[attr-defined]  # a Hugging Face tokenizer/model, typed object (no stubs)
     logits = model(input_ids=input_ids, attention_mask=attention).logits
     valid = attention.clone().float()
     valid[torch.arange(len(encoded)), attention.sum(1) - 1] = 0.0

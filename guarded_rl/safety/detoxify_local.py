@@ -112,16 +112,16 @@ def _fit(model: object, tokenizer: object, classes: Sequence[str], steps: int) -
         [[1.0 if c in tags else 0.0 for c in classes] for _, tags in _LABELED],
         dtype=torch.float32,
     )
-    batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True)  # type: ignore[operator]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)  # type: ignore[attr-defined]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True)  # type: ignore[operator]  # a Hugging Face object, typed object (no stubs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)  # type: ignore[attr-defined]  # a Hugging Face object, typed object (no stubs)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    model.train()  # type: ignore[attr-defined]
+    model.train()  # type: ignore[attr-defined]  # a Hugging Face object, typed object (no stubs)
     for _ in range(steps):
         optimizer.zero_grad()
-        loss = loss_fn(model(**batch).logits, labels)  # type: ignore[operator]
+        loss = loss_fn(model(**batch).logits, labels)  # type: ignore[operator]  # a Hugging Face object, typed object (no stubs)
         loss.backward()
         optimizer.step()
-    model.eval()  # type: ignore[attr-defined]
+    model.eval()  # type: ignore[attr-defined]  # a Hugging Face object, typed object (no stubs)
 
 
 def build_local_checkpoint(
@@ -165,7 +165,7 @@ def build_local_checkpoint(
         id2label=dict(enumerate(classes)),
         label2id={c: i for i, c in enumerate(classes)},
         problem_type="multi_label_classification",
-        pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
+        pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]  # a Hugging Face object, typed object (no stubs)
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -174,7 +174,7 @@ def build_local_checkpoint(
             _fit(model, tokenizer, classes, train_steps)
     model.eval()
     config.save_pretrained(hf_dir)
-    tokenizer.save_pretrained(hf_dir)  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(hf_dir)  # type: ignore[attr-defined]  # a Hugging Face object, typed object (no stubs)
     checkpoint = {
         "config": {
             "arch": {
