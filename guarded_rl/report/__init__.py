@@ -1,0 +1,1 @@
+"""Compliance reports built from a verified audit log (frameworks, evidence, Markdown, HTML)."""
