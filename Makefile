@@ -30,6 +30,7 @@ test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m compileall -q guarded_rl
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The report's browser test renders the HTML in Debian's chromium: install it where we may
@@ -59,4 +60,4 @@ model: setup
 	$(BIN)/python -m guarded_rl.demo.build_model --out guarded_rl/demo/model
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -25,9 +25,10 @@ import torch
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import generate_signing_key, write_public_key
 from guarded_rl.audit.log import AuditLog
-from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE, HeadSigner
-from guarded_rl.audit.verify import verify_run
+from guarded_rl.audit.signer import HeadSigner
+from guarded_rl.commands.verify import verify_run
 from guarded_rl.learn.causal_lm import load_causal_lm
+from guarded_rl.rundir.paths import HEAD_FILE, PUBLIC_KEY_FILE
 from guarded_rl.weights import state_of
 
 

@@ -24,11 +24,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from guarded_rl.audit.head import generate_signing_key
 from guarded_rl.audit.log import AuditLog
-from guarded_rl.audit.signer import HEAD_FILE, HeadSigner
+from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.demo.users import Population, SimulatedFeedback
 from guarded_rl.learn.causal_lm import load_causal_lm
 from guarded_rl.policy import FairnessPolicy, GuardPolicy
+from guarded_rl.rundir.paths import HEAD_FILE
 from guarded_rl.runner import build_guard, cycle_seed, deterministic_torch, record_grants
 
 

@@ -32,7 +32,7 @@ import torch
 
 from guarded_rl.audit.head import generate_signing_key
 from guarded_rl.audit.log import AuditLog
-from guarded_rl.audit.signer import HEAD_FILE, HeadSigner
+from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.demo.users import Population, SimulatedFeedback
 from guarded_rl.guard import request_key
@@ -41,6 +41,7 @@ from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
 from guarded_rl.policy import FairnessPolicy, GuardPolicy
 from guarded_rl.records import Batch
+from guarded_rl.rundir.paths import HEAD_FILE
 from guarded_rl.runner import build_guard, cycle_seed, record_grants
 
 GUARD_ONLY_STAGES = (

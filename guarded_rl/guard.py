@@ -7,7 +7,6 @@ nothing of how a stage works, only what it returns.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections import Counter, defaultdict
@@ -21,7 +20,8 @@ import torch
 from guarded_rl.approval.gate import ApprovalGate
 from guarded_rl.approval.queue import QueuedProposal, ReviewDesk
 from guarded_rl.audit.checkpoints import CheckpointStore
-from guarded_rl.audit.log import AuditLog, canonical_json
+from guarded_rl.audit.commitments import batch_commitment
+from guarded_rl.audit.log import AuditLog
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.store import FeedbackStore
 from guarded_rl.errors import InputError
@@ -406,12 +406,3 @@ def _batch_of(cycle: int, samples: Sequence[Sample], accepted: Sequence[Feedback
 def request_key(sample: Sample) -> str:
     """Samples of one request share the id up to the last `-k` part (`c3-r5-k1` → `c3-r5`)."""
     return sample.sample_id.rsplit("-k", 1)[0]
-
-
-def batch_commitment(batch: Batch) -> str:
-    """SHA-256 over what the learner saw: ids, token ids and rewards (no text, no identity)."""
-    rows = [
-        [s.sample_id, list(s.prompt_ids), list(s.completion_ids), r]
-        for s, r in zip(batch.samples, batch.rewards, strict=True)
-    ]
-    return hashlib.sha256(canonical_json(rows).encode()).hexdigest()

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from guarded_rl.atomic import fsync_dir
-from guarded_rl.audit.log import LOG_FILE
 from guarded_rl.errors import InputError
+from guarded_rl.rundir.paths import LOG_FILE
 
 #: The file that marks a folder as a run directory.
 RUN_MARKER = LOG_FILE

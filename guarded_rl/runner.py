@@ -1,11 +1,8 @@
 """`guarded-rl run`: guarded cycles of a causal LM on a feed, written to a run directory.
 
-Run directory (everything one run owns):
-    run.toml         resolved run config and guard policy
-    audit.jsonl      hash-chained audit log
-    checkpoints/     content-addressed weights (<sha256>.safetensors)
-    feedback.sqlite  consent ledger and consented feedback
-    summary.json     machine-readable outcome
+The run directory (its layout: `guarded_rl.rundir.paths`) is opened and recorded by a session
+(`guarded_rl.rundir.session`); this module builds the default guard for a causal LM, drives its
+cycles, and writes `summary.json`.
 """
 
 from __future__ import annotations
@@ -13,9 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import platform
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,39 +21,17 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guarded_rl.approval.gate import PolicyGate
-from guarded_rl.approval.live import OnWaiting, attach_review, settle, wait_for_review
+from guarded_rl.approval.live import OnWaiting, settle, wait_for_review
 from guarded_rl.approval.probe_kl import ProbeKLCheck
-from guarded_rl.approval.queue import (
-    ReviewDesk,
-    operator_identity,
-    operator_record,
-    operators_of,
-)
-from guarded_rl.approval.reviewers import Registry, load_registry
+from guarded_rl.approval.queue import ReviewDesk
 from guarded_rl.atomic import atomic_write
-from guarded_rl.audit.appendable import run_signing_key
 from guarded_rl.audit.checkpoints import CheckpointStore
-from guarded_rl.audit.head import (
-    generate_signing_key,
-    key_id,
-    public_key_pem,
-    write_public_key,
-)
 from guarded_rl.audit.history import RunHistory, StateRebuilder
-from guarded_rl.audit.log import LOG_FILE, AuditLog, canonical_json
-from guarded_rl.audit.run_lock import run_lock
-from guarded_rl.audit.signer import (
-    HEAD_FILE,
-    PUBLIC_KEY_FILE,
-    HeadSigner,
-    new_default_key_file,
-    origin_of,
-    recorded_store_key_file,
-)
+from guarded_rl.audit.log import AuditLog, canonical_json
+from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import consent_text_sha256
-from guarded_rl.consent.store_key import create_store_key, store_key_path
 from guarded_rl.errors import EXIT_INTERRUPTED, GuardedRLError, InputError
 from guarded_rl.fairness.data_check import DataBiasCheck, WindowSource, store_window
 from guarded_rl.fairness.suite_check import check_probe_suite
@@ -68,6 +41,8 @@ from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
 from guarded_rl.policy import GuardPolicy, parse_policy
 from guarded_rl.records import Batch, CheckResult, Request, UpdateProposal
+from guarded_rl.rundir.paths import RunPaths
+from guarded_rl.rundir.session import RunSession, create_session, open_session, plan_new_run
 from guarded_rl.safety.code_allow import require_policy_code_allowed
 from guarded_rl.safety.screen import screen_from_policy
 from guarded_rl.weights import load_state
@@ -113,17 +88,6 @@ def cycle_seed(seed: int, cycle: int) -> int:
     return (seed * 1_000_003 + cycle) % (2**63)
 
 
-def prepare_run_dir(run_dir: Path) -> None:
-    """Refuse to mix two runs in one folder."""
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise InputError(
-            "run directory is not empty",
-            field="--run-dir",
-            got=str(run_dir),
-            expected="a new or empty directory",
-        )
-
-
 def run(
     config: RunConfig,
     policy: GuardPolicy,
@@ -151,75 +115,52 @@ def run(
     start with their reviewer key `operator_key`. `on_review` hears of settled review
     decisions, `on_waiting` of a loop waiting for one.
     """
-    run_dir = Path(config.run_dir)
-    prepare_run_dir(run_dir)
-    registry = review_registry(policy)  # a bad reviewers file fails before any write
+    plan = plan_new_run(  # a bad reviewers file, operator key or key path fails before any write
+        config.run_dir, policy, key_file=key_file, operator=operator, operator_key=operator_key
+    )
     require_policy_code_allowed(policy.safety)  # so does code the user did not allow
     check_probe_suite(policy)  # and a probe suite that cannot be read
-    operator, operator_signer = operator_identity(
-        registry, operator, operator_key, four_eyes=policy.gate.four_eyes, default_name=login_name()
-    )
-    key_file = new_key_file(run_dir, key_file, field="--key-file")
-    model, tokenizer = load_causal_lm(config.model)  # bad --model fails before any write
-    check_prompt_fits(config.prompt, model, tokenizer, policy)  # so does a too-long --prompt
+    model, tokenizer = load_causal_lm(config.model)  # and a bad --model
+    check_prompt_fits(config.prompt, model, tokenizer, policy)  # and a too-long --prompt
     deterministic_torch()
     torch.manual_seed(config.seed)
-    store_key_file = store_key_path(key_file)
-    new_key_file(run_dir, store_key_file, field="--key-file")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run_dir.chmod(0o700)  # personal data and the run's record: the owner's alone
-    with run_lock(run_dir):  # one writer of this run's log at a time
-        run = {k: v for k, v in config.model_dump().items() if v is not None}
-        toml = run_toml(run, policy, key_file, store_key_file)
-        atomic_write(run_dir / "run.toml", toml.encode())
-        key = generate_signing_key(key_file)
-        create_store_key(store_key_file)  # with the run's other secrets, outside the store
-        write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
-        run_id = uuid.uuid4().hex[:16]
-
-        consent = SQLiteFeedbackStore(run_dir / "feedback.sqlite", key_file=store_key_file)
+    settings = {k: v for k, v in config.model_dump().items() if v is not None}
+    with create_session(plan, settings) as session:
+        consent = session.feedback_store()
         feedback_source, requests_for, consents = _default_readers(
             config, consent, feedback_source, requests_for, consents
         )
-        audit = AuditLog(run_dir / LOG_FILE)
-        signer = HeadSigner(audit, key, origin_of(run_id), run_dir / HEAD_FILE)
         reference = copy.deepcopy(model).eval()
         guard = build_guard(
             model,
             tokenizer,
             policy,
-            run_dir,
+            session.run_dir,
             feedback_source,
             consent,
-            audit,
+            session.log,
             reference=reference,
-            signer=signer,
-            replay_store=ReplayStore(run_dir / "feedback.sqlite", key_file=store_key_file),
+            signer=session.signer,
+            replay_store=session.replay_store(),
         )
         model_state, optimizer_state = guard.learner.checkpoint_state()
         base_checkpoint = guard.checkpoints.save(model_state, optimizer_state)
         guard.note_checkpoint(guard.learner.live_sha256)
-        started = _run_started(
-            config, policy, guard.learner.live_sha256, base_checkpoint, run_id, key
+        session.start(
+            policy,
+            operator=plan,
+            base_sha256=guard.learner.live_sha256,
+            base_checkpoint_id=base_checkpoint,
+            config=config.model_dump(),
+            policy_sha256=policy_sha256(policy),
+            seed=config.seed,
+            torch_threads=torch.get_num_threads(),
+            store_id=consent.store_id,  # binds this feedback store to the run
         )
-        started["operator"] = operator_record(
-            origin_of(run_id), operator, registry, key=operator_signer, prev=audit.head
-        )
-        started["store_id"] = consent.store_id  # binds this feedback store to the run
-        entry = audit.append("run_started", started)
-        desk = attach_review(guard, origin=origin_of(run_id), operators=operators_of([entry]))
-        audit.append(
-            "checkpoint_saved",
-            {
-                "checkpoint_id": base_checkpoint,
-                "model_sha256": guard.learner.live_sha256,
-                "with_optimizer": True,
-                "reason": "start",
-            },
-        )
-        record_grants(consent, audit, consents, policy.consent.consent_text)
-        purge_expired(consent, audit, policy)
-        signer.sign()
+        desk = session.review_desk(guard)
+        record_grants(consent, session.log, consents, policy.consent.consent_text)
+        purge_expired(consent, session.log, policy)
+        session.sign()
         return _drive(
             guard,
             config,
@@ -230,8 +171,7 @@ def run(
             reference,
             tokenizer,
             model,
-            signer,
-            consent,
+            session,
             Reviewing(desk, on_review, on_waiting),
         )
 
@@ -249,65 +189,42 @@ def resume(
 ) -> dict[str, Any]:
     """Continue a run from its live weights (after its last update, reviewed update or
     rollback), with its review queue as the log left it."""
-    with run_lock(run_dir):  # fails at once if the run is live elsewhere
-        opened = open_run(run_dir, key_file=key_file)
-        config, policy = opened.config, opened.policy
+    with open_session(run_dir, key_file=key_file, writing=True) as session:
+        opened = open_run(run_dir, session=session)
+        config, policy, history = opened.config, opened.policy, opened.history
         # the policy comes from the run's log: its code needs the user's allowance as well
-        require_policy_code_allowed(policy.safety, file=f"{opened.run_dir / LOG_FILE}:run_started")
-        registry = review_registry(policy)
-        operator, operator_signer = operator_identity(
-            registry,
-            operator,
-            operator_key,
-            four_eyes=policy.gate.four_eyes,
-            default_name=login_name(),
-        )
-        live = opened.history.live_sha256()
+        require_policy_code_allowed(policy.safety, file=f"{session.paths.log}:run_started")
+        live = history.live_sha256()
         state, optimizer = opened.rebuilder.state_for(live)
         opened.learner.restore(state, optimizer)
-        consent = SQLiteFeedbackStore(
-            opened.run_dir / "feedback.sqlite", key_file=recorded_store_key_file(opened.run_dir)
-        )
+        consent = session.feedback_store()
         feedback_source, requests_for, _ = _default_readers(config, consent, None, None, None)
-        signer = HeadSigner.for_run(opened.run_dir, opened.key, opened.history.started["run_id"])
-        audit = signer.log
         guard = build_guard(
             opened.model,
             opened.tokenizer,
             policy,
-            opened.run_dir,
+            session.run_dir,
             feedback_source,
             consent,
-            audit,
+            session.log,
             reference=opened.reference,
-            signer=signer,
+            signer=session.signer,
             learner=opened.learner,
             replay_store=opened.replay_store,
-            proposed_before=len(opened.history.proposals),
-            checkpointed=tuple(opened.history.checkpoints),
+            proposed_before=len(history.proposals),
+            checkpointed=tuple(history.checkpoints),
         )
-        first = opened.history.last_cycle() + 1
+        first = history.last_cycle() + 1
         n = cycles if cycles is not None else config.cycles
-        origin = origin_of(opened.history.started["run_id"])
-        resumed = {
-            "from_cycle": first,
-            "cycles": n,
-            "live_sha256": live,
-            "versions": runtime_versions(),
-            "operator": operator_record(
-                origin, operator, registry, key=operator_signer, kind="run_resumed", prev=audit.head
-            ),
-        }
-        entry = audit.append("run_resumed", resumed)
-        desk = attach_review(
-            guard,
-            origin=origin,
-            operators=operators_of([*opened.history.entries, entry]),
-            entries=opened.history.entries,
+        session.resumed(
+            {"from_cycle": first, "cycles": n, "live_sha256": live},
+            operator=operator,
+            operator_key=operator_key,
         )
-        purge_expired(consent, audit, policy)
-        signer.sign()
-        summary = _drive(
+        desk = session.review_desk(guard, earlier=history.entries)
+        purge_expired(consent, session.log, policy)
+        session.sign()
+        return _drive(
             guard,
             config,
             policy,
@@ -317,11 +234,9 @@ def resume(
             opened.reference,
             opened.tokenizer,
             opened.model,
-            signer,
-            consent,
+            session,
             Reviewing(desk, on_review, on_waiting),
         )
-        return summary
 
 
 def _drive(
@@ -334,8 +249,7 @@ def _drive(
     reference: torch.nn.Module,
     tokenizer: object,
     model: torch.nn.Module,
-    signer: HeadSigner,
-    consent: SQLiteFeedbackStore,
+    session: RunSession,
     reviewing: Reviewing,
 ) -> dict[str, Any]:
     """Run the cycles; whatever happens, checkpoint, finish the log, sign, write the summary.
@@ -344,7 +258,8 @@ def _drive(
     waits there while a proposal is pending, and stops when `wait_timeout_seconds` pass.
     """
     started = time.time()
-    run_dir = Path(config.run_dir)
+    run_dir = session.run_dir
+    signer = session.signer
     reports: list[CycleReport] = []
     outcome = "completed"
     interrupted = False
@@ -382,23 +297,17 @@ def _drive(
         summary["kl_to_reference"] = round(
             probe_kl(model, reference, tokenizer, policy.gate.probe_texts), 6
         )
-        signer.log.append(
-            "run_finished",
+        head = session.finish(
             {
                 "outcome": outcome,
                 "cycles_completed": len(reports),
                 "live_sha256": guard.learner.live_sha256,
                 "updates": summary["updates"],
-            },
+            }
         )
-        head = signer.sign()
-        summary["audit_head"] = signer.log.head
+        summary["audit_head"] = session.log.head
         summary["signed_tree_size"] = head.tree_size
-        signer.log.close()
-        consent.close()
-        if guard.replay_store is not None:
-            guard.replay_store.close()
-        atomic_write(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+        atomic_write(session.paths.summary, (json.dumps(summary, indent=2) + "\n").encode())
     if interrupted:
         raise RunInterrupted(run_dir, len(reports))
     return summary
@@ -447,41 +356,6 @@ class Reviewing:
             "by_status": by_status,
             "applied_here": self.applied_here,
         }
-
-
-def review_registry(policy: GuardPolicy) -> Registry | None:
-    """The policy's reviewers file, checked; refuses a policy nobody could ever satisfy."""
-    gate = policy.gate
-    if gate.reviewers is None:
-        if gate.human_review == "always":
-            raise InputError(
-                "the policy sends every update to human review but names no reviewers",
-                field="gate.reviewers",
-                expected="a reviewers file (in the policy, or `run --reviewers FILE`)",
-            )
-        return None
-    registry = load_registry(gate.reviewers)
-    allowed = [r for r in registry.reviewers if r.role in gate.reviewer_roles]
-    if len(allowed) < gate.approvals_required:
-        raise InputError(
-            f"the reviewers file has {len(allowed)} reviewer(s) with a role of "
-            f"{gate.reviewer_roles}, fewer than the {gate.approvals_required} approvals required",
-            file=str(registry.path),
-            field="gate.approvals_required",
-            got=gate.approvals_required,
-            expected=f"at most {len(allowed)}, or more reviewers",
-        )
-    return registry
-
-
-def login_name() -> str:
-    """Who runs this process (the default operator)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _default_readers(
@@ -562,36 +436,35 @@ class OpenRun:
     checkpoints: CheckpointStore
     replay_store: ReplayStore
     rebuilder: StateRebuilder
-    key: Any  # the signing key (None when not needed)
 
 
 def open_run(
     run_dir: str | Path,
     *,
-    key_file: Path | None = None,
-    need_key: bool = True,
+    session: RunSession | None = None,
     while_written: bool = False,
 ) -> OpenRun:
-    """Load a run's settings, verified history, model, reference and stores
-    (`while_written`: read-only use of a run that may be live)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    """Load a run's settings, verified history, model, reference and stores: within a writer's
+    `session` (resume, rollback), or for reading only (replay; `while_written`: a run that may
+    be live, as `review show` reads it)."""
+    paths = session.paths if session is not None else RunPaths(run_dir)
+    if not paths.root.is_dir():
         raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
-    history = RunHistory.load(run_dir, while_written=while_written)
+    if session is not None:
+        history = session.history
+    else:
+        history = RunHistory.load(paths.root, while_written=while_written)
     # settings come from the signed log, not from run.toml (a readable copy anyone can edit)
-    source = f"{run_dir / LOG_FILE}:run_started"
+    source = f"{paths.log}:run_started"
     try:
         config = RunConfig.model_validate(history.started["config"])
     except (ValidationError, KeyError):
         raise InputError("run_started entry lacks a valid run config", file=source) from None
     # a moved or copied run works in the directory opened, never where it was first written
-    config = config.model_copy(update={"run_dir": str(run_dir)})
+    config = config.model_copy(update={"run_dir": str(paths.root)})
     policy = parse_policy(history.started.get("policy", {}), source=source)
-    key = None
-    if need_key:
-        key = run_signing_key(run_dir, key_file)  # proves the log and that the key is its own
     model, tokenizer = load_causal_lm(config.model)
-    checkpoints = CheckpointStore(run_dir / "checkpoints")
+    checkpoints = session.checkpoints if session is not None else CheckpointStore(paths.checkpoints)
     reference = copy.deepcopy(model).eval()
     load_state(reference, checkpoints.load_model(history.started["base_checkpoint_id"]))
     threads = history.started.get("torch_threads")
@@ -599,12 +472,13 @@ def open_run(
         torch.set_num_threads(threads)
     deterministic_torch()
     learner = CausalLMLearner(model, tokenizer, policy.learner, reference=reference)
-    replay_store = ReplayStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
-    )
+    if session is not None:
+        replay_store = session.replay_store()
+    else:
+        replay_store = ReplayStore(paths.feedback_store, key_file=paths.recorded_store_key_file())
     rebuilder = StateRebuilder(history, learner, checkpoints, replay_store, learner.propose)
     return OpenRun(
-        run_dir,
+        paths.root,
         config,
         policy,
         history,
@@ -615,7 +489,6 @@ def open_run(
         checkpoints,
         replay_store,
         rebuilder,
-        key,
     )
 
 
@@ -660,8 +533,8 @@ def build_guard(
             policy.gate, blocking_checks=blocking_checks(policy), proposed_before=proposed_before
         ),
         audit=audit,
-        checkpoints=CheckpointStore(run_dir / "checkpoints"),
-        replay_store=replay_store or ReplayStore(run_dir / "feedback.sqlite"),
+        checkpoints=CheckpointStore(RunPaths(run_dir).checkpoints),
+        replay_store=replay_store or ReplayStore(RunPaths(run_dir).feedback_store),
         on_update_recorded=signer.sign if signer is not None else None,
         checkpointed=checkpointed,
     )
@@ -785,102 +658,5 @@ def _round(value: float) -> float | None:
     return None if value != value else round(value, 4)
 
 
-def new_key_file(run_dir: Path, key_file: str | Path | None, *, field: str) -> Path:
-    """Where a new run's signing key goes (default: a new file in the user's key directory,
-    `signer.new_default_key_file`); never over an existing key. Recorded absolute in run.toml
-    so other commands find it from any folder."""
-    path = Path(key_file) if key_file is not None else new_default_key_file(run_dir)
-    path = path.absolute()
-    if path.exists():
-        raise InputError(
-            "signing key file already exists (one key per run)",
-            field=field,
-            got=str(path),
-            expected="a path where a new key can be created",
-        )
-    return path
-
-
-def run_toml(
-    run: dict[str, Any], policy: GuardPolicy, key_file: Path, store_key_file: Path | None = None
-) -> str:
-    """`run.toml`: a readable copy of the run settings and policy (the signed copy is in the
-    log's `run_started`) and where the run's secrets are (signing key, store key)."""
-    import tomli_w
-
-    run = {**run, "key_file": str(key_file)}
-    if store_key_file is not None:
-        run["store_key_file"] = str(store_key_file)
-    return tomli_w.dumps(_without_none({"run": run, "policy": policy.model_dump()}))
-
-
-def _without_none(value: Any) -> Any:
-    """TOML has no null: an unset optional setting is simply left out."""
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
-
-
 def policy_sha256(policy: GuardPolicy) -> str:
     return hashlib.sha256(canonical_json(policy.model_dump()).encode()).hexdigest()
-
-
-def runtime_versions() -> dict[str, Any]:
-    import transformers
-
-    import guarded_rl
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "guarded_rl": guarded_rl.__version__,
-        "code": _code_version(),
-        "torch_threads": torch.get_num_threads(),
-        "device": "cpu",
-        "deterministic": torch.are_deterministic_algorithms_enabled(),
-    }
-
-
-def _code_version() -> str:
-    """The git commit of the package source when it runs from a checkout, else 'release'."""
-    import subprocess
-
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "release"
-    return out.stdout.strip() if out.returncode == 0 else "release"
-
-
-def _run_started(
-    config: RunConfig,
-    policy: GuardPolicy,
-    base_sha: str,
-    base_checkpoint: str,
-    run_id: str,
-    key: Any,
-) -> dict[str, Any]:
-    public = key.public_key()
-    return {
-        "run_id": run_id,
-        "config": config.model_dump(),
-        "policy": policy.model_dump(),
-        "policy_sha256": policy_sha256(policy),
-        "seed": config.seed,
-        "base_sha256": base_sha,
-        "base_checkpoint_id": base_checkpoint,
-        "versions": runtime_versions(),
-        "torch_threads": torch.get_num_threads(),
-        "public_key": public_key_pem(public),
-        "key_id": key_id(public),
-    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from guarded_rl.approval.queue import (
     Operators,
@@ -19,11 +19,32 @@ from guarded_rl.approval.queue import (
     queue_from_entries,
     stored_candidate_verifier,
 )
-from guarded_rl.audit.log import AuditEntry
+from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.log import AuditEntry, AuditLog
+from guarded_rl.policy import GuardPolicy
 
-if TYPE_CHECKING:
-    from guarded_rl.guard import Guard
-    from guarded_rl.settlement import Settlement
+
+class _Live(Protocol):
+    @property
+    def live_sha256(self) -> str: ...
+
+
+class Reviewable(Protocol):
+    """What a review desk needs of a loop (`Guard`, `Settlement`): its log, policy, live
+    weights, checkpoints, and a way to install an approved candidate. Defined here so the
+    review layer depends only downward."""
+
+    audit: AuditLog
+    policy: GuardPolicy
+    checkpoints: CheckpointStore
+    review: ReviewDesk | None
+
+    @property
+    def learner(self) -> _Live: ...
+
+    def apply_reviewed(
+        self, queued: QueuedProposal, record_approval: Callable[[], None]
+    ) -> None: ...
 
 #: How often a waiting loop looks at its inbox.
 POLL_SECONDS = 1.0
@@ -33,7 +54,7 @@ OnWaiting = Callable[[list[QueuedProposal], float], None]
 
 
 def attach_review(
-    guard: Guard | Settlement,
+    guard: Reviewable,
     *,
     origin: str,
     operators: Operators,

@@ -41,9 +41,8 @@ from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.log import AuditEntry, iso_time
 from guarded_rl.errors import GuardedRLError, first_few
 from guarded_rl.policy import GatePolicy
+from guarded_rl.rundir.paths import INBOX, REFUSED
 
-INBOX = Path("review") / "inbox"
-REFUSED = Path("review") / "refused"
 #: A decision may be signed at most this far in the future of the machine that settles it.
 CLOCK_SKEW_SECONDS = 300.0
 #: Longest refusal reason kept or shown (it may quote the refused file).
@@ -666,7 +665,6 @@ def _quarantine(run_dir: Path, path: Path, reason: str) -> None:
 
 
 __all__ = [
-    "INBOX",
     "Operators",
     "QueuedProposal",
     "ReviewDesk",

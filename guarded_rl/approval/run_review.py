@@ -10,23 +10,19 @@ to the run's inbox and the loop records and applies it before its next cycle.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from guarded_rl.approval.decision import SignedDecision, sign_decision
 from guarded_rl.approval.queue import (
     Operators,
     QueuedProposal,
-    ReviewDesk,
     check_decision,
-    drop_in_inbox,
     no_reviewers,
     operators_of,
     queue_from_entries,
     queued,
-    stored_candidate_verifier,
 )
 from guarded_rl.approval.reviewers import (
     Registry,
@@ -36,11 +32,10 @@ from guarded_rl.approval.reviewers import (
     raw_public_key,
 )
 from guarded_rl.audit.history import RunHistory
-from guarded_rl.audit.log import LOG_FILE
-from guarded_rl.audit.run_lock import RunInUse, run_lock
 from guarded_rl.audit.signer import origin_of
 from guarded_rl.errors import InputError
 from guarded_rl.policy import GuardPolicy, parse_policy
+from guarded_rl.rundir.paths import LOG_FILE
 
 
 @dataclass(frozen=True)
@@ -156,103 +151,3 @@ def read_decision(path: Path) -> SignedDecision:
         raise validation_error_to_input_error(
             exc, SignedDecision, str(path), error_cls=ReviewError
         ) from None
-
-
-def submit(
-    run_dir: str | Path,
-    signed: SignedDecision,
-    *,
-    key_file: Path | None = None,
-    now: float | None = None,
-) -> dict[str, Any]:
-    """Record a decision (no live run) or hand it to the live run; nothing on any error."""
-    run_dir = Path(run_dir)
-    RunReview.read(run_dir).check(signed, now)  # fails before anything is written
-    try:
-        lock = run_lock(run_dir)
-        lock.__enter__()
-    except RunInUse:
-        path = drop_in_inbox(run_dir, signed)
-        return {
-            "proposal_id": signed.body.proposal_id,
-            "status": "queued",
-            "detail": f"the run is live: its loop records this decision before its next cycle "
-            f"({path.relative_to(run_dir)})",
-        }
-    try:
-        return _record_locked(run_dir, signed, key_file, now)
-    finally:
-        lock.__exit__(None, None, None)
-
-
-def _record_locked(
-    run_dir: Path, signed: SignedDecision, key_file: Path | None, now: float | None
-) -> dict[str, Any]:
-    from guarded_rl.audit.appendable import run_signing_key
-    from guarded_rl.audit.checkpoints import CheckpointStore
-    from guarded_rl.audit.signer import HeadSigner
-
-    review = RunReview.read(run_dir, while_written=False)  # nobody else writes now
-    review.check(signed, now)
-    key = run_signing_key(run_dir, key_file)  # proves the log and that the key is its own
-    signer = HeadSigner.for_run(run_dir, key, review.history.started["run_id"])
-    try:
-        desk = ReviewDesk(
-            append=signer.log.append,
-            origin=review.origin,
-            policy=review.policy.gate,
-            queue=review.queue,
-            operators=review.operators,
-            live_sha256=review.history.live_sha256(),
-            apply=_apply_on_record(signer.log.append),
-            clock=(lambda: now) if now is not None else time.time,
-            verify=stored_candidate_verifier(CheckpointStore(run_dir / "checkpoints")),
-        )
-        earlier = desk.ingest(run_dir)  # decisions a live run left behind
-        status = desk.record(signed)
-        housekeeping = [f"{p.proposal_id}: superseded" for p in desk.supersede()]
-        housekeeping += [f"{p.proposal_id}: expired" for p in desk.expire()]
-    finally:
-        signer.sign()  # whatever was written, even if the decision was refused after all
-        signer.log.close()
-    from guarded_rl.audit.live_summary import refresh_live_state
-
-    refresh_live_state(run_dir)  # an applied candidate: summary.json names the weights now live
-    return {
-        "proposal_id": signed.body.proposal_id,
-        "status": status,
-        "detail": "recorded in the audit log"
-        + (
-            " and applied: `guarded-rl run --resume` continues from it"
-            if status == "applied"
-            else ""
-        ),
-        "also": earlier + housekeeping,
-    }
-
-
-def _apply_on_record(append: Any) -> Any:
-    """Without a live model: the stored candidate becomes the live weights on the record."""
-
-    def apply(proposal: QueuedProposal, record_approval: Callable[[], None]) -> None:
-        # the desk verified the stored candidate just before, under the same run lock
-        record_approval()
-        append(
-            "update_applied",
-            {
-                "cycle": proposal.cycle,
-                "proposal_id": proposal.proposal_id,
-                "model_sha256": proposal.candidate_sha256,
-            },
-        )
-        append(
-            "checkpoint_saved",
-            {
-                "checkpoint_id": proposal.checkpoint_id,
-                "model_sha256": proposal.candidate_sha256,
-                "with_optimizer": True,
-                "reason": "review_applied",
-            },
-        )
-
-    return apply

@@ -32,10 +32,10 @@ from guarded_rl.audit.head import (
     read_head,
     verify_head,
 )
-from guarded_rl.audit.log import LOG_FILE, scan_log
+from guarded_rl.audit.log import scan_log
 from guarded_rl.audit.merkle import merkle_root
-from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE, recorded_key_file
 from guarded_rl.errors import AuditError, InputError, IntegrityError
+from guarded_rl.rundir.paths import HEAD_FILE, LOG_FILE, PUBLIC_KEY_FILE, RunPaths
 
 _REPAIR_HINT = "`guarded-rl audit verify` says more"
 
@@ -118,7 +118,7 @@ def run_signing_key(
 
     Every command that signs an existing run's log loads its key here, before writing."""
     run_dir = Path(run_dir)
-    path = Path(key_file) if key_file else recorded_key_file(run_dir)
+    path = Path(key_file) if key_file else RunPaths(run_dir).recorded_key_file()
     key = load_signing_key(path)
     check_key(key, signed if signed is not None else prove_signed_log(run_dir), source=str(path))
     return key

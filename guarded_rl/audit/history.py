@@ -9,22 +9,35 @@ checking every step reproduces its commitment).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from guarded_rl.audit.log import LOG_FILE, AuditEntry, read_log
+from guarded_rl.audit.commitments import batch_commitment
+from guarded_rl.audit.log import AuditEntry, read_log
 from guarded_rl.errors import AuditError, InputError, IntegrityError
 from guarded_rl.progress import report
 from guarded_rl.records import Batch, UpdateProposal
+from guarded_rl.rundir.paths import LOG_FILE
 
 if TYPE_CHECKING:  # torch stays unloaded for commands that only read the log
     from guarded_rl.audit.checkpoints import CheckpointStore
-    from guarded_rl.consent.replay_store import ReplayStore
-    from guarded_rl.learn.proposing import ProposingLearner
     from guarded_rl.weights import State
 
 LIVE_CHANGING = ("update_applied", "rollback")
+
+
+class BatchSource(Protocol):
+    """Where recorded training batches are kept (the run's sealed replay inputs)."""
+
+    def load_batch(self, cycle: int) -> Batch: ...
+
+
+class Restorable(Protocol):
+    """A learner whose model and optimizer state can be set (to re-execute an update)."""
+
+    def restore(self, state: State, optimizer: dict[str, Any]) -> None: ...
 
 
 class ReplayMismatch(IntegrityError):
@@ -104,10 +117,10 @@ class StateRebuilder:
     def __init__(
         self,
         history: RunHistory,
-        learner: ProposingLearner,
+        learner: Restorable,
         checkpoints: CheckpointStore,
-        replay_store: ReplayStore,
-        propose: Any,
+        replay_store: BatchSource,
+        propose: Callable[[Batch], UpdateProposal],
     ) -> None:
         self.history = history
         self.learner = learner
@@ -118,8 +131,6 @@ class StateRebuilder:
 
     def recorded_batch(self, cycle: int) -> Batch:
         """The batch of an update, checked against the commitment in its audit entry."""
-        from guarded_rl.guard import batch_commitment
-
         batch = self.replay_store.load_batch(cycle)
         if batch_commitment(batch) != self.history.proposals[cycle]["batch_sha256"]:
             raise AuditError(

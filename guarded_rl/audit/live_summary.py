@@ -16,8 +16,8 @@ from typing import Any
 
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.history import LIVE_CHANGING, RunHistory
+from guarded_rl.rundir.paths import SUMMARY_FILE
 
-SUMMARY_FILE = "summary.json"
 #: a summary is a few tens of kB; anything far larger is not one we wrote
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024
 DESCRIBES = (

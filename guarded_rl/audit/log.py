@@ -24,7 +24,6 @@ from typing import Any
 from guarded_rl.errors import AuditError
 
 #: the log's file name inside a run directory (the one place it is spelled)
-LOG_FILE = "audit.jsonl"
 GENESIS = "0" * 64
 _PREFIX = b'{"hash":"'
 _HASH_END = len(_PREFIX) + 64  # index of the closing quote of the hash value

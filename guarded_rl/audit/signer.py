@@ -14,72 +14,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from guarded_rl.audit.head import SignedHead, sign_head, write_head
-from guarded_rl.audit.log import LOG_FILE, AuditLog
+from guarded_rl.audit.log import AuditLog
 from guarded_rl.audit.merkle import MerkleAccumulator
-
-HEAD_FILE = "audit.head"
-PUBLIC_KEY_FILE = "audit.pub"
-
-
-def default_key_file(run_dir: Path) -> Path:
-    """`runs/run-X` → `runs/run-X.key`: where runs made before the per-user key directory
-    kept their key (only a fallback for a `run.toml` that names none)."""
-    run_dir = Path(run_dir)
-    return run_dir.parent / f"{run_dir.name}.key"
-
-
-def user_key_dir() -> Path:
-    """`$XDG_DATA_HOME/guarded-rl/keys` (default `~/.local/share/guarded-rl/keys`): the
-    user's own, outside any run directory and its parent, so that whoever can rewrite (or
-    copy) a run's folder does not also get the key that signs it."""
-    import os
-
-    base = os.environ.get("XDG_DATA_HOME") or ""
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
-    return root / "guarded-rl" / "keys"
-
-
-def new_default_key_file(run_dir: Path) -> Path:
-    """A new run's key: `<user key dir>/<run dir name>-<random>.key`, a name never reused.
-    The directory is created 0700 (and narrowed to it if it already exists)."""
-    import os
-    import secrets
-
-    keys = user_key_dir()
-    keys.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(keys, 0o700)
-    name = Path(run_dir).resolve().name or "run"
-    return keys / f"{name}-{secrets.token_hex(6)}.key"
-
-
-def recorded_key_file(run_dir: Path) -> Path:
-    """The key file `run.toml` names (what `run --key-file` chose), else the default place."""
-    import tomllib
-
-    run_dir = Path(run_dir)
-    try:
-        data = tomllib.loads((run_dir / "run.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return default_key_file(run_dir)
-    value = data.get("run", {}).get("key_file")
-    return Path(value) if isinstance(value, str) and value else default_key_file(run_dir)
-
-
-def recorded_store_key_file(run_dir: Path) -> Path:
-    """The feedback store's key file `run.toml` names, else the one beside the signing key."""
-    import tomllib
-
-    from guarded_rl.consent.store_key import store_key_path
-
-    run_dir = Path(run_dir)
-    try:
-        data = tomllib.loads((run_dir / "run.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        data = {}
-    value = data.get("run", {}).get("store_key_file")
-    if isinstance(value, str) and value:
-        return Path(value)
-    return store_key_path(recorded_key_file(run_dir))
+from guarded_rl.rundir.paths import RunPaths
 
 
 def origin_of(run_id: str) -> str:
@@ -112,10 +49,10 @@ class HeadSigner:
         is never re-signed. `allow_unsigned`: `audit repair` re-signing a crash's tail."""
         from guarded_rl.audit.appendable import check_key, prove_signed_log
 
-        run_dir = Path(run_dir)
-        signed = prove_signed_log(run_dir, allow_unsigned=allow_unsigned)
-        check_key(key, signed, source=str(run_dir / LOG_FILE))
-        return cls(AuditLog(run_dir / LOG_FILE), key, origin_of(run_id), run_dir / HEAD_FILE)
+        paths = RunPaths(run_dir)
+        signed = prove_signed_log(paths.root, allow_unsigned=allow_unsigned)
+        check_key(key, signed, source=str(paths.log))
+        return cls(AuditLog(paths.log), key, origin_of(run_id), paths.head)
 
     def __repr__(self) -> str:  # never show the key
         return f"HeadSigner(origin={self.origin!r}, size={self._tree.size})"

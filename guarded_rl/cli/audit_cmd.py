@@ -38,7 +38,7 @@ def verify(
     ),
 ) -> None:
     """Check chain, Merkle root, head signature, checkpoints (exit 0 intact, 3 not, 2 usage)."""
-    from guarded_rl.audit.verify import verify_run
+    from guarded_rl.commands.verify import verify_run
 
     report = verify_run(run_dir, public_key=public_key, anchor=_anchor(anchor))
     if not report.ok:
@@ -180,7 +180,7 @@ def repair(
     ),
 ) -> None:
     """After a crash: remove a torn last line, re-sign complete entries, record the repair."""
-    from guarded_rl.audit.repair import repair_run
+    from guarded_rl.commands.repair import repair_run
 
     result = repair_run(run_dir, key_file=key_file)
     if not result["repaired"]:

@@ -37,7 +37,7 @@ def grant(
     key_file: Path | None = _KEY_FILE,
 ) -> None:
     """Record a person's consent for the given purposes (under the run's consent text)."""
-    from guarded_rl.consent.run_consent import grant as grant_consent
+    from guarded_rl.commands.consent import grant as grant_consent
 
     payload = grant_consent(run_dir, user, purpose, key_file=key_file)
     Console(soft_wrap=True).print(
@@ -53,7 +53,7 @@ def revoke(
     key_file: Path | None = _KEY_FILE,
 ) -> None:
     """Withdraw every consent of a person and erase their data (crypto-shredding)."""
-    from guarded_rl.consent.run_consent import revoke as revoke_consent
+    from guarded_rl.commands.consent import revoke as revoke_consent
 
     erased = revoke_consent(run_dir, user, key_file=key_file)
     console = Console(soft_wrap=True)
@@ -98,7 +98,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A person's consents, how much of their feedback is held, and what it trained."""
-    from guarded_rl.consent.run_consent import show as show_consent
+    from guarded_rl.commands.consent import show as show_consent
 
     info = show_consent(run_dir, user)
     if as_json:
@@ -127,7 +127,7 @@ def list_(
 ) -> None:
     """Who consented to what: every person by pseudonym, purposes current and revoked, and
     how many feedback rows are held (no ids, nothing decrypted)."""
-    from guarded_rl.consent.run_consent import ledger
+    from guarded_rl.commands.consent import ledger
 
     people = ledger(run_dir)
     if as_json:
@@ -160,7 +160,7 @@ def export(
     force: bool = typer.Option(False, "--force", help="Replace an existing --output file."),
 ) -> None:
     """All of a person's data as JSON, decrypted for that person only."""
-    from guarded_rl.consent.run_consent import export as export_data
+    from guarded_rl.commands.consent import export as export_data
 
     if output is not None:
         check_output(output, field="--output", force=force)  # before any data is decrypted
@@ -182,7 +182,7 @@ def purge(
     key_file: Path | None = _KEY_FILE,
 ) -> None:
     """Delete feedback older than the retention period; the purge is recorded."""
-    from guarded_rl.consent.run_consent import purge as purge_expired
+    from guarded_rl.commands.consent import purge as purge_expired
 
     payload = purge_expired(run_dir, retention_days=days, key_file=key_file)
     Console(soft_wrap=True).print(

@@ -45,7 +45,7 @@ def import_(
     ),
 ) -> None:
     """Import ratings from a JSONL file: all lines checked, then stored in one transaction."""
-    from guarded_rl.consent.importer import import_into_run
+    from guarded_rl.commands.feedback_import import import_into_run
 
     report = import_into_run(run_dir, file, skip_invalid=skip_invalid, key_file=key_file)
     err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
@@ -79,7 +79,7 @@ def items(
 
     from rich.table import Table
 
-    from guarded_rl.consent.run_consent import items as run_items
+    from guarded_rl.commands.consent import items as run_items
 
     found = run_items(run_dir, cycle=cycle)
     if as_json:

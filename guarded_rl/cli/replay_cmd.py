@@ -20,7 +20,7 @@ def replay(
     ),
 ) -> None:
     """Re-execute recorded updates and check the weights are bit-identical."""
-    from guarded_rl.audit.replay import replay_updates
+    from guarded_rl.commands.replay import replay_updates
     from guarded_rl.runner import open_run
     from guarded_rl.update_ids import parse_update_id
 
@@ -28,7 +28,7 @@ def replay(
     console = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
     err.print(f"loading {run_dir}: verifying the log, loading the model ...", markup=False)
-    opened = open_run(run_dir, need_key=False)
+    opened = open_run(run_dir)
     with reporting(phase_lines(err)):
         lines = replay_updates(opened, cycle, on_update=_replaying(err))
     colours = {"reproduced": "green", "differs": "red", "not replayable": "yellow"}
@@ -59,17 +59,20 @@ def rollback(
     ),
 ) -> None:
     """Restore model and optimizer state after an update; `run --resume` continues from it."""
-    from guarded_rl.audit.replay import rollback_to
-    from guarded_rl.runner import open_run
+    from guarded_rl.commands.replay import rollback
     from guarded_rl.update_ids import parse_update_id
 
     cycle = parse_update_id(to, field="--to")
     err = Console(stderr=True, soft_wrap=True)
     err.print(f"loading {run_dir}: verifying the log, loading the model ...", markup=False)
-    opened = open_run(run_dir, key_file=key_file)
-    err.print(f"rebuilding the weights and optimizer state after update {cycle} ...", markup=False)
+
+    def loaded() -> None:
+        err.print(
+            f"rebuilding the weights and optimizer state after update {cycle} ...", markup=False
+        )
+
     with reporting(phase_lines(err)):
-        payload = rollback_to(opened, cycle, reason)
+        payload = rollback(run_dir, cycle, reason, key_file=key_file, on_loaded=loaded)
     typer.echo(
         f"rolled back {run_dir} to update {cycle} (weights {payload['model_sha256'][:12]}); "
         f"`guarded-rl run --resume {run_dir}` continues from there"

@@ -51,10 +51,10 @@ def report(
         check_output(out, field="--out", force=force)  # before the work, not after
     content = build_report(run_dir, spec)
     if replay and content["verification"]["ok"]:
-        from guarded_rl.audit.replay import replay_updates
+        from guarded_rl.commands.replay import replay_updates
         from guarded_rl.runner import open_run
 
-        attach_replay(content, replay_updates(open_run(run_dir, need_key=False)))
+        attach_replay(content, replay_updates(open_run(run_dir)))
     if fmt is Format.json:
         text = json.dumps(content, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     elif fmt is Format.md:

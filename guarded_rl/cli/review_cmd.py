@@ -176,7 +176,7 @@ def show(
     if samples and review.history.started.get("integration"):
         console.print("(no output samples: this run is a user's own training loop)")
     elif samples:
-        from guarded_rl.approval.compare import compare_samples
+        from guarded_rl.commands.compare import compare_samples
 
         table = Table(title=f"same prompts, seed {seed}: live vs candidate (screened)")
         for column in ("prompt", "live model", "candidate"):
@@ -226,7 +226,7 @@ def submit(
 ) -> None:
     """Record a decision a reviewer signed elsewhere (checked exactly like a direct one)."""
     from guarded_rl.approval.run_review import read_decision
-    from guarded_rl.approval.run_review import submit as submit_decision
+    from guarded_rl.commands.review import submit as submit_decision
 
     signed = read_decision(decision_file)
     _print_result(submit_decision(run_dir, signed, key_file=run_key_file))
@@ -244,7 +244,7 @@ def _decide(
     force: bool = False,
 ) -> None:
     from guarded_rl.approval.run_review import sign_for, write_decision
-    from guarded_rl.approval.run_review import submit as submit_decision
+    from guarded_rl.commands.review import submit as submit_decision
     from guarded_rl.output import check_output
 
     proposal_id = _proposal_id(proposal_id)

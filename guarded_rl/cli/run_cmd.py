@@ -117,7 +117,7 @@ def run(
         extra = _interactive_sources(console, guard_policy.consent.purpose, prompt)
 
     if key_file is None:  # chosen here so the user sees where their run's key lives
-        from guarded_rl.audit.signer import new_default_key_file
+        from guarded_rl.rundir.paths import new_default_key_file
 
         key_file = new_default_key_file(directory)
     console.print(f"signing key: {key_file.absolute()} (mode 0600; keep it away from the run)")

@@ -224,43 +224,6 @@ def import_feedback(store: SQLiteFeedbackStore, path: Path, *, skip_invalid: boo
     )
 
 
-def import_into_run(
-    run_dir: str | Path,
-    path: str | Path,
-    *,
-    skip_invalid: bool,
-    key_file: Path | None = None,
-) -> ImportReport:
-    """Import into a run's store (its log must verify) and log what was imported."""
-    from guarded_rl.audit.run_lock import run_lock
-
-    run_dir = Path(run_dir)
-    with run_lock(run_dir):  # the rows and their log entry as one operation
-        return _import_locked(run_dir, Path(path), skip_invalid, key_file)
-
-
-def _import_locked(
-    run_dir: Path, path: Path, skip_invalid: bool, key_file: Path | None
-) -> ImportReport:
-    from guarded_rl.consent.run_consent import append_entries, open_run_store
-
-    # the import must be logged: a forged log, a missing or wrong key fail before storing rows
-    with open_run_store(run_dir, key_file=key_file, writing=True) as opened:
-        report = import_feedback(opened.store, path, skip_invalid=skip_invalid)
-    if report.stored or report.refused:
-        payload = {
-            "file_sha256": report.file_sha256,
-            "stored": report.stored,
-            "refused": len(report.refused),
-            "refused_lines": [n for n, _ in report.refused],
-            "groups_dropped": report.groups_dropped,
-            "subjects": report.subjects,
-        }
-        entries = [("feedback_imported", payload)]
-        append_entries(run_dir, entries, key=opened.key, history=opened.history)
-    return report
-
-
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()

@@ -19,35 +19,23 @@ Every step is an entry of the run's signed audit log, which `guarded-rl audit ve
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from torch import nn
 
 from guarded_rl.approval.gate import PolicyGate
-from guarded_rl.approval.live import attach_review, settle
-from guarded_rl.approval.queue import operator_identity, operator_record, operators_of
-from guarded_rl.atomic import atomic_write
-from guarded_rl.audit.checkpoints import CheckpointStore
-from guarded_rl.audit.head import generate_signing_key, key_id, public_key_pem, write_public_key
-from guarded_rl.audit.log import LOG_FILE, AuditLog
-from guarded_rl.audit.run_lock import run_lock
-from guarded_rl.audit.signer import (
-    HEAD_FILE,
-    PUBLIC_KEY_FILE,
-    HeadSigner,
-    origin_of,
-)
+from guarded_rl.approval.live import settle
 from guarded_rl.errors import InputError, require_callable
 from guarded_rl.guard import checks_payload, run_check, thresholds_of
 from guarded_rl.learn.proposing import ProposingLearner, layer_change, relative_change
 from guarded_rl.policy import GuardPolicy, load_policy
 from guarded_rl.records import Batch, CheckResult, Decision, Sample, UpdateProposal, Verdict
+from guarded_rl.rundir.session import NewRun, create_session, plan_new_run
 from guarded_rl.settlement import Settlement
 from guarded_rl.weights import state_sha256
 
@@ -138,8 +126,6 @@ class GuardedLoop:
         """`checks` run on every step; a failed one holds the step for review, or rejects it
         when its name is in `blocking`. A check that raises has failed. With four-eyes on and a
         reviewers file, `operator_key` (the operator's reviewer key) signs the run's start."""
-        from guarded_rl.runner import login_name, new_key_file, prepare_run_dir, review_registry
-
         if isinstance(probe, torch.Tensor):  # fixed inputs: the model's logits on them
             inputs = probe
 
@@ -156,90 +142,54 @@ class GuardedLoop:
         self.probe = probe
         self.checks = list(checks)
         self.blocking = frozenset(blocking)
-        prepare_run_dir(self.run_dir)
-        registry = review_registry(self.policy)
-        operator_name, operator_signer = operator_identity(
-            registry,
-            operator,
-            Path(operator_key) if operator_key is not None else None,
-            four_eyes=self.policy.gate.four_eyes,
-            default_name=login_name(),
+        plan = plan_new_run(  # everything that can be wrong, before the first write
+            self.run_dir,
+            self.policy,
+            key_file=key_file,
+            operator=operator,
+            operator_key=operator_key,
+            with_store=False,
+            key_field="key_file",
         )
-        key_path = new_key_file(self.run_dir, key_file, field="key_file")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = run_lock(self.run_dir)
-        self._lock.__enter__()  # one writer for the life of the loop
-        try:
-            self._start(model, optimizer, key_path, (operator_name, operator_signer), registry)
-        except BaseException:
-            self._lock.__exit__(None, None, None)
-            raise
         self._closed = False
         self._snapshot: _Snapshot | None = None
         self._pending_cycle = 0
+        self._hold = ExitStack()  # the run's session, held until close(): one writer meanwhile
+        try:
+            self.session = self._hold.enter_context(
+                create_session(plan, {"integration": "torch"})
+            )
+            self._start(model, optimizer, plan)
+        except BaseException:
+            self._hold.close()
+            raise
 
-    def _start(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        key_path: Path,
-        operator: tuple[str, Ed25519PrivateKey | None],
-        registry: Any,
-    ) -> None:
-        from guarded_rl.runner import run_toml, runtime_versions
-
-        key = generate_signing_key(key_path)
-        write_public_key(self.run_dir / PUBLIC_KEY_FILE, key.public_key())
-        self.run_id = uuid.uuid4().hex[:16]
-        run = {"integration": "torch"}
-        atomic_write(self.run_dir / "run.toml", run_toml(run, self.policy, key_path).encode())
+    def _start(self, model: nn.Module, optimizer: torch.optim.Optimizer, plan: NewRun) -> None:
+        session = self.session
+        self.run_id = session.run_id
         self.learner = _StepLearner(model, optimizer, self.policy.learner.max_grad_norm)
-        self.audit = AuditLog(self.run_dir / LOG_FILE)
-        self.signer = HeadSigner(self.audit, key, origin_of(self.run_id), self.run_dir / HEAD_FILE)
+        self.audit = session.log
+        self.signer = session.signer
         self.settlement = Settlement(
             policy=self.policy,
             learner=self.learner,
             audit=self.audit,
-            checkpoints=CheckpointStore(self.run_dir / "checkpoints"),
+            checkpoints=session.checkpoints,
         )
         self.gate = PolicyGate(self.policy.gate, blocking_checks=self.blocking)
         self.steps = 0
         model_state, optimizer_state = self.learner.checkpoint_state()
         base = self.settlement.checkpoints.save(model_state, optimizer_state)
         self.settlement.note_checkpoint(self.learner.live_sha256)
-        started = self.audit.append(
-            "run_started",
-            {
-                "run_id": self.run_id,
-                "integration": "torch",
-                "policy": self.policy.model_dump(),
-                "base_sha256": self.learner.live_sha256,
-                "base_checkpoint_id": base,
-                "versions": runtime_versions(),
-                "public_key": public_key_pem(key.public_key()),
-                "key_id": key_id(key.public_key()),
-                "operator": operator_record(
-                    origin_of(self.run_id),
-                    operator[0],
-                    registry,
-                    key=operator[1],
-                    prev=self.audit.head,
-                ),
-            },
+        session.start(
+            self.policy,
+            operator=plan,
+            base_sha256=self.learner.live_sha256,
+            base_checkpoint_id=base,
+            integration="torch",
         )
-        self.audit.append(
-            "checkpoint_saved",
-            {
-                "checkpoint_id": base,
-                "model_sha256": self.learner.live_sha256,
-                "with_optimizer": True,
-                "reason": "start",
-            },
-        )
-        self.review = attach_review(
-            self.settlement, origin=origin_of(self.run_id), operators=operators_of([started])
-        )
-        self.signer.sign()
+        self.review = session.review_desk(self.settlement)
+        session.sign()
 
     def step(
         self,
@@ -324,19 +274,16 @@ class GuardedLoop:
         self._closed = True
         try:
             self.settlement.save_checkpoint("final")
-            self.audit.append(
-                "run_finished",
+            self.session.finish(
                 {
                     "outcome": "completed",
                     "steps": self.steps,
                     "live_sha256": self.learner.live_sha256,
                     "applied": self.settlement.applied,
-                },
+                }
             )
-            self.signer.sign()
-            self.audit.close()
         finally:
-            self._lock.__exit__(None, None, None)
+            self._hold.close()  # closes the log and releases the run directory
 
     def __enter__(self) -> GuardedLoop:
         return self

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from guarded_rl import __version__
-from guarded_rl.audit.log import LOG_FILE, AuditEntry, iso_time, iter_entries
-from guarded_rl.audit.verify import VerifyReport, verify_run
+from guarded_rl.audit.log import AuditEntry, iso_time, iter_entries
+from guarded_rl.commands.verify import VerifyReport, verify_run
 from guarded_rl.errors import AuditError, InputError
 from guarded_rl.report.evidence import (
     GAP,
@@ -30,6 +30,7 @@ from guarded_rl.report.evidence import (
     lookup,
 )
 from guarded_rl.report.frameworks import FrameworkSpec
+from guarded_rl.rundir.paths import LOG_FILE
 
 
 def build_report(run_dir: str | Path, framework: FrameworkSpec) -> dict[str, Any]:

@@ -51,11 +51,11 @@ def test_summary_names_the_live_weights_after_a_rollback(rolled_back: Path) -> N
 
 def _a_person_trained_before_and_after(run_dir: Path) -> str:
     """A reader whose feedback trained update 1 (live) and a later, rolled-back one."""
-    from guarded_rl.audit.signer import recorded_store_key_file
     from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
+    from guarded_rl.rundir.paths import RunPaths
 
     store = SQLiteFeedbackStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+        run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
     )
     try:
         for index in range(200):

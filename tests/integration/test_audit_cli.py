@@ -53,9 +53,9 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_copy(pristine: Path, tmp_path: Path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(pristine, target)
-    from guarded_rl.audit.signer import recorded_key_file
+    from guarded_rl.rundir.paths import RunPaths
 
-    key = recorded_key_file(pristine)
+    key = RunPaths(pristine).recorded_key_file()
     shutil.copy2(key, tmp_path / "run.key")
     toml = (target / "run.toml").read_text().replace(str(key), str(tmp_path / "run.key"))
     (target / "run.toml").write_text(toml)
@@ -463,13 +463,13 @@ def test_a_run_keeps_personal_data_private(pristine: Path) -> None:
     import stat
     import tomllib
 
-    from guarded_rl.audit.signer import recorded_store_key_file
+    from guarded_rl.rundir.paths import RunPaths
 
     assert stat.S_IMODE(pristine.stat().st_mode) == 0o700
     for path in pristine.glob("feedback.sqlite*"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     recorded = tomllib.loads((pristine / "run.toml").read_text())["run"]["store_key_file"]
-    store_key = recorded_store_key_file(pristine)
+    store_key = RunPaths(pristine).recorded_store_key_file()
     assert Path(recorded) == store_key and store_key.is_file()
     assert pristine not in store_key.parents
     assert stat.S_IMODE(store_key.stat().st_mode) == 0o600

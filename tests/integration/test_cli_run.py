@@ -42,9 +42,9 @@ def test_short_run_writes_a_complete_run_directory(cli, tmp_path: Path) -> None:
     assert entries[-1].hash == summary["audit_head"]
     assert summary["signed_tree_size"] == len(entries)
     assert (run_dir / "audit.head").is_file() and (run_dir / "audit.pub").is_file()
-    from guarded_rl.audit.signer import recorded_key_file, user_key_dir
+    from guarded_rl.rundir.paths import RunPaths, user_key_dir
 
-    key = recorded_key_file(run_dir)  # in the user's key directory, far from the run
+    key = RunPaths(run_dir).recorded_key_file()  # in the user's key directory, far from the run
     assert key.parent == user_key_dir() and key.name.startswith("run-")
     assert key.is_file() and key.stat().st_mode & 0o777 == 0o600
     assert user_key_dir().stat().st_mode & 0o777 == 0o700

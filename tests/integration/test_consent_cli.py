@@ -14,11 +14,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from guarded_rl.audit.log import read_log
-from guarded_rl.audit.signer import recorded_store_key_file
 from guarded_rl.consent.replay_store import ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import PURPOSES
 from guarded_rl.demo.users import Population
+from guarded_rl.rundir.paths import RunPaths
 
 ZELDA = "zelda.quartermaine@example.org"
 COMMENT = "zelda thinks the third headline is unfair to her village"
@@ -48,14 +48,16 @@ def _write_lines(path: Path, lines: list[object]) -> Path:
 def test_a_run_trains_on_no_feedback_of_people_without_training_consent(run_dir: Path) -> None:
     population = Population(200, seed=3)
     store = SQLiteFeedbackStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+        run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
     )
     consenting = {store.pseudonym(u.user_id) for u in population.users if "training" in u.consents}
     refusing = {
         store.pseudonym(u.user_id) for u in population.users if "training" not in u.consents
     }
     store.close()
-    replay = ReplayStore(run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir))
+    replay = ReplayStore(
+        run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
+    )
     try:
         trained = [s.subject for cycle in range(4) for s in replay.load_batch(cycle).samples]
     finally:
@@ -162,7 +164,7 @@ def test_import_with_one_bad_line_changes_nothing_unless_skip_invalid(
     bad = {**good[0], "id": "ivo-bad", "reward": 7}
     path = _write_lines(tmp_path / "ivo.jsonl", [good[0], good[1], bad, good[2], good[3]])
     store = SQLiteFeedbackStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+        run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
     )
     before = store.count()
     entries_before = len(read_log(run_dir / "audit.jsonl"))
@@ -213,7 +215,7 @@ def test_commands_that_write_the_log_wait_for_no_live_run(cli, run_dir: Path) ->
     holder = subprocess.Popen(
         [
             sys.executable, "-c",
-            "import sys\nfrom guarded_rl.audit.run_lock import run_lock\n"
+            "import sys\nfrom guarded_rl.rundir.lock import run_lock\n"
             "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.readline()",
             str(run_dir),
         ],
@@ -241,7 +243,7 @@ def test_commands_that_write_the_log_wait_for_no_live_run(cli, run_dir: Path) ->
 def test_consent_list_names_people_by_pseudonym_with_counts(cli, run_dir: Path) -> None:
     population = Population(200, seed=3)
     store = SQLiteFeedbackStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+        run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
     )
     expected = {store.pseudonym(u.user_id): set(u.consents) for u in population.users}
     # people other tests on this module's run grant consent to (any test order)
@@ -259,7 +261,7 @@ def test_consent_list_names_people_by_pseudonym_with_counts(cli, run_dir: Path) 
     assert (
         sum(p["feedback_rows"] for p in with_rows)
         == SQLiteFeedbackStore(
-            run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+            run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
         ).count()
     )
     text = cli("consent", "list", str(run_dir))

@@ -42,7 +42,7 @@ def _readers() -> list[str]:
 
 
 def _has_data(run_dir: Path, reader: str) -> bool:
-    from guarded_rl.consent.run_consent import export
+    from guarded_rl.commands.consent import export
     from guarded_rl.errors import GuardedRLError
 
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from guarded_rl.audit.log import read_log
-from guarded_rl.audit.signer import recorded_store_key_file
+from guarded_rl.rundir.paths import RunPaths
 
 #: Small batches (4 readers) often fail the data check, which holds updates for people.
 _LOOSE_DATA_CHECK = "[fairness]\nmax_group_share = 1.0\nmax_reward_gap = 2.0\n"
@@ -28,7 +28,7 @@ def _policy(tmp_path: Path, fairness: str) -> str:
 
 
 def test_replay_reports_a_difference_with_its_size(tmp_path: Path, cli) -> None:
-    from guarded_rl.audit.replay import replay_updates
+    from guarded_rl.commands.replay import replay_updates
     from guarded_rl.runner import open_run
 
     run_dir = tmp_path / "run"
@@ -39,7 +39,7 @@ def test_replay_reports_a_difference_with_its_size(tmp_path: Path, cli) -> None:
         "run", "--cycles", "6", "--users", "4", "--policy", str(policy), "--run-dir", str(run_dir)
     )
     assert made.returncode == 0, made.stderr
-    opened = open_run(run_dir, need_key=False)
+    opened = open_run(run_dir)
     opened.learner.settings = opened.learner.settings.model_copy(update={"kl_coef": 0.5})
     # update 5 starts from the periodic checkpoint after update 4 and ends at the final one,
     # so the difference can be measured against stored weights
@@ -59,12 +59,12 @@ def test_erased_subject_makes_updates_not_replayable(cli, tmp_path: Path) -> Non
     args = ("--cycles", "3", "--users", "4", "--run-dir", str(run_dir), "--policy", policy)
     assert cli("run", *args).returncode == 0
     replay_store = ReplayStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+        run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
     )
     subject = replay_store.load_batch(1).samples[0].subject
     replay_store.close()
     store = SQLiteFeedbackStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+        run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
     )
     (user_id,) = [u.user_id for u in Population(200).users if store.pseudonym(u.user_id) == subject]
     store.close()

@@ -19,12 +19,13 @@ from torch import nn
 from guarded_rl.approval.gate import PolicyGate
 from guarded_rl.approval.probe_kl import ProbeKLCheck
 from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.commitments import batch_commitment
 from guarded_rl.audit.log import AuditEntry, AuditLog, read_log
 from guarded_rl.consent.replay_store import ReplayInputsErased, ReplayStore
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.errors import AuditError, InputError
 from guarded_rl.fairness.data_check import DataBiasCheck
-from guarded_rl.guard import CycleReport, Guard, _batch_of, batch_commitment, request_key
+from guarded_rl.guard import CycleReport, Guard, _batch_of, request_key
 from guarded_rl.learn.lm_generator import LMGenerator
 from guarded_rl.learn.lm_learner import CausalLMLearner
 from guarded_rl.policy import AuditPolicy, GatePolicy, GuardPolicy, LearnerPolicy

@@ -17,8 +17,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from guarded_rl.approval.decision import SignedDecision, sign_decision
 from guarded_rl.approval.queue import (
-    INBOX,
-    REFUSED,
     Operators,
     QueuedProposal,
     ReviewDesk,
@@ -38,6 +36,7 @@ from guarded_rl.approval.reviewers import (
 )
 from guarded_rl.audit.log import GENESIS, AuditEntry, AuditLog, read_log
 from guarded_rl.policy import GatePolicy
+from guarded_rl.rundir.paths import INBOX, REFUSED
 
 ORIGIN = "guarded-rl/run-1"
 BASE = "b" * 64

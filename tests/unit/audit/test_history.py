@@ -6,7 +6,7 @@ from pathlib import Path
 
 from guarded_rl.audit.history import RunHistory
 from guarded_rl.audit.log import AuditLog
-from guarded_rl.consent.run_consent import _trained_updates
+from guarded_rl.commands.consent import _trained_updates
 
 
 def _update(log: AuditLog, cycle: int, base: str) -> str:

@@ -17,12 +17,12 @@ import pytest
 from typer.testing import CliRunner
 
 from guarded_rl.audit.history import RunHistory
-from guarded_rl.audit.signer import recorded_store_key_file
-from guarded_rl.audit.verify import verify_run
 from guarded_rl.cli import feedback_cmd
-from guarded_rl.consent import run_consent
+from guarded_rl.commands import consent as run_consent
+from guarded_rl.commands.verify import verify_run
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.errors import AuditError, InputError
+from guarded_rl.rundir.paths import RunPaths
 
 ALICE = "alice@example.org"  # training + fairness-analysis
 BOB = "bob@example.org"  # training only
@@ -45,9 +45,9 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_dir(pristine: Path, tmp_path: Path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(pristine, target)
-    from guarded_rl.audit.signer import recorded_key_file
+    from guarded_rl.rundir.paths import RunPaths
 
-    key = recorded_key_file(pristine)
+    key = RunPaths(pristine).recorded_key_file()
     shutil.copy2(key, tmp_path / "run.key")
     toml = (target / "run.toml").read_text()
     (target / "run.toml").write_text(toml.replace(str(key), str(tmp_path / "run.key")))
@@ -61,7 +61,7 @@ def _items(run_dir: Path) -> list[str]:
 
 def _rows(run_dir: Path) -> int:
     store = SQLiteFeedbackStore(
-        run_dir / "feedback.sqlite", key_file=recorded_store_key_file(run_dir)
+        run_dir / "feedback.sqlite", key_file=RunPaths(run_dir).recorded_store_key_file()
     )
     try:
         return store.count()

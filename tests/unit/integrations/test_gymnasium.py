@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from guarded_rl.audit.log import read_log
-from guarded_rl.audit.verify import verify_run
+from guarded_rl.commands.verify import verify_run
 from guarded_rl.errors import GuardBlockedError, InputError
 from guarded_rl.integrations.gymnasium import ShieldedEnv, record_episodes
 from guarded_rl.integrations.torch import GuardedLoop

@@ -17,7 +17,7 @@ from guarded_rl.approval.reviewers import create_reviewer_key, load_reviewer_key
 from guarded_rl.audit.explain import explain_update, render_explanation
 from guarded_rl.audit.history import RunHistory
 from guarded_rl.audit.log import read_log
-from guarded_rl.audit.verify import verify_run
+from guarded_rl.commands.verify import verify_run
 from guarded_rl.errors import InputError
 from guarded_rl.integrations.torch import GuardedLoop
 from guarded_rl.policy import GatePolicy, GuardPolicy

@@ -13,7 +13,7 @@ from torch import nn
 from transformers import Trainer, TrainingArguments
 
 from guarded_rl.audit.log import read_log
-from guarded_rl.audit.verify import verify_run
+from guarded_rl.commands.verify import verify_run
 from guarded_rl.errors import InputError
 from guarded_rl.integrations.transformers import GuardCallback, text_probe
 from guarded_rl.policy import GatePolicy, GuardPolicy

@@ -17,7 +17,7 @@ from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
 from guarded_rl.audit.log import read_log
-from guarded_rl.audit.verify import verify_run
+from guarded_rl.commands.verify import verify_run
 from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.integrations.rewards import GuardedReward, guarded_reward
 from guarded_rl.integrations.transformers import GuardCallback

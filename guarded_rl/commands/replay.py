@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-from guarded_rl.audit.history import ReplayMismatch, RunHistory
+from guarded_rl.audit.history import ReplayMismatch
 from guarded_rl.audit.live_summary import refresh_live_state
-from guarded_rl.audit.run_lock import run_lock
-from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.consent.replay_store import ReplayInputsErased
 from guarded_rl.errors import AuditError, InputError, first_few
-
-if TYPE_CHECKING:
-    from guarded_rl.runner import OpenRun
+from guarded_rl.rundir.session import RunSession, open_session
+from guarded_rl.runner import OpenRun, open_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +94,17 @@ def _largest_difference(opened: OpenRun, recorded: str, state: dict[str, Any]) -
     return max(float((stored[k] - state[k]).abs().max()) for k in stored)
 
 
-def rollback_to(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
-    """Make the weights and optimizer state after `to_update` live again, on the record."""
-    history = opened.history
-    if to_update not in history.applied:
-        applied = sorted(history.applied)
-        raise InputError(
-            "that update was never applied",
-            field="--to",
-            got=to_update,
-            expected=f"an applied update: {first_few(applied)}",
-        )
+def rollback(
+    run_dir: str | Path,
+    to_update: int,
+    reason: str,
+    *,
+    key_file: Path | None = None,
+    on_loaded: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Make the weights and optimizer state after `to_update` live again, on the record
+    (never while the run is live: the session holds its lock). `on_loaded` hears when the
+    log is verified and the model loaded, before the state is rebuilt."""
     reason = " ".join(reason.split())
     if not reason:
         raise InputError(
@@ -115,16 +113,31 @@ def rollback_to(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
             got="",
             expected="a short text saying why",
         )
-    with run_lock(opened.run_dir):  # not while the run is live
-        return _rollback_locked(opened, to_update, reason)
+    with open_session(run_dir, key_file=key_file, writing=True) as session:
+        history = session.history
+        if to_update not in history.applied:
+            applied = sorted(history.applied)
+            raise InputError(
+                "that update was never applied",
+                field="--to",
+                got=to_update,
+                expected=f"an applied update: {first_few(applied)}",
+            )
+        opened = open_run(session.run_dir, session=session)
+        if on_loaded is not None:
+            on_loaded()
+        payload = _rollback(session, opened, to_update, reason)
+        refresh_live_state(run_dir)  # summary.json names the weights now live
+        return payload
 
 
-def _rollback_locked(opened: OpenRun, to_update: int, reason: str) -> dict[str, Any]:
-    history = RunHistory.load(opened.run_dir)  # as it is now that nobody else writes
+def _rollback(
+    session: RunSession, opened: OpenRun, to_update: int, reason: str
+) -> dict[str, Any]:
+    history = session.history
     target = history.applied[to_update]["model_sha256"]
     state, optimizer = opened.rebuilder.state_for(target)
     checkpoint_id = opened.checkpoints.save(state, optimizer)
-    signer = HeadSigner.for_run(opened.run_dir, opened.key, history.started["run_id"])
     payload = {
         "to_update": to_update,
         "reason": reason[:500],
@@ -133,8 +146,5 @@ def _rollback_locked(opened: OpenRun, to_update: int, reason: str) -> dict[str, 
         "with_optimizer": True,
         "previous_live_sha256": history.live_sha256(),
     }
-    signer.log.append("rollback", payload)
-    signer.sign()
-    signer.log.close()
-    refresh_live_state(opened.run_dir)  # summary.json names the weights now live
+    session.record([("rollback", payload)])
     return payload

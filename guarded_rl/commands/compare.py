@@ -41,7 +41,7 @@ def compare_samples(
     from guarded_rl.safety.screen import screen_from_policy, shown_form
     from guarded_rl.weights import load_state
 
-    opened = open_run(run_dir, need_key=False, while_written=True)
+    opened = open_run(run_dir, while_written=True)
     history, policy = opened.history, opened.policy
     base_checkpoint = history.checkpoints.get(proposal.base_sha256)
     if base_checkpoint is not None:

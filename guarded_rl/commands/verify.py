@@ -16,10 +16,10 @@ from pathlib import Path
 
 from guarded_rl.audit.checkpoints import CheckpointStore
 from guarded_rl.audit.head import SignedHead, key_id, load_public_key, read_head, verify_head
-from guarded_rl.audit.log import LOG_FILE, AuditEntry, scan_log
+from guarded_rl.audit.log import AuditEntry, scan_log
 from guarded_rl.audit.merkle import merkle_root
-from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE
 from guarded_rl.errors import AuditError, InputError
+from guarded_rl.rundir.paths import HEAD_FILE, LOG_FILE, PUBLIC_KEY_FILE
 
 _CHECKPOINT_KEY = b'"checkpoint_id":"'
 

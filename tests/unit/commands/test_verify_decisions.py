@@ -14,8 +14,9 @@ from guarded_rl.approval.queue import operator_record
 from guarded_rl.approval.reviewers import create_reviewer_key, load_reviewer_key
 from guarded_rl.audit.head import write_public_key
 from guarded_rl.audit.log import AuditLog
-from guarded_rl.audit.signer import HEAD_FILE, PUBLIC_KEY_FILE, HeadSigner, origin_of
-from guarded_rl.audit.verify import verify_run
+from guarded_rl.audit.signer import HeadSigner, origin_of
+from guarded_rl.commands.verify import verify_run
+from guarded_rl.rundir.paths import HEAD_FILE, PUBLIC_KEY_FILE
 
 CANDIDATE = "c" * 64
 RUN_ID = "0123456789abcdef"

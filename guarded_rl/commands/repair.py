@@ -15,30 +15,35 @@ import os
 from pathlib import Path
 from typing import Any
 
-from guarded_rl.audit.appendable import prove_signed_log, run_signing_key
-from guarded_rl.audit.log import LOG_FILE
-from guarded_rl.audit.run_lock import run_lock
-from guarded_rl.audit.signer import HeadSigner
 from guarded_rl.errors import InputError, IntegrityError
+from guarded_rl.rundir.paths import RunPaths
+from guarded_rl.rundir.session import RunSession, open_session
 
 
 def repair_run(run_dir: str | Path, *, key_file: Path | None = None) -> dict[str, Any]:
-    run_dir = Path(run_dir)
-    log_path = run_dir / LOG_FILE
+    """Remove a torn last line and re-sign complete unsigned entries, on the record; refuse
+    anything that is not a crash (never under a live run: its tail is not torn, just new)."""
+    log_path = RunPaths(run_dir).log
     if not log_path.is_file():
         raise InputError("not a run directory (no audit.jsonl)", field="RUN_DIR", got=str(run_dir))
-    with run_lock(run_dir):  # never repair under a live run: its tail is not torn, just new
-        return _repair_locked(run_dir, log_path, key_file)
-
-
-def _repair_locked(run_dir: Path, log_path: Path, key_file: Path | None) -> dict[str, Any]:
+    opening = True
     try:
-        signed = prove_signed_log(run_dir, allow_torn=True, allow_unsigned=True)
+        with open_session(
+            run_dir, key_file=key_file, writing=True, allow_torn=True, allow_unsigned=True
+        ) as session:
+            opening = False
+            return _repair(session)
     except IntegrityError as exc:
+        if not opening:
+            raise
         raise IntegrityError(f"not a crash, refusing to repair: {exc.message}") from None
+
+
+def _repair(session: RunSession) -> dict[str, Any]:
+    signed = session.signed
     if not signed.torn and signed.unsigned == 0:
         return {"repaired": False}
-    key = run_signing_key(run_dir, key_file, signed=signed)  # the right key, before any change
+    log_path = session.paths.log
     removed = 0
     torn_seq = None
     if signed.torn:  # decided: only now are bytes removed, and only the incomplete last line
@@ -50,16 +55,11 @@ def _repair_locked(run_dir: Path, log_path: Path, key_file: Path | None) -> dict
             fh.flush()
             os.fsync(fh.fileno())
         removed = size - keep
-    signer = HeadSigner.for_run(
-        run_dir, key, str(signed.started.get("run_id")), allow_unsigned=True
-    )
     payload = {
         "torn_tail_removed_bytes": removed,
         "torn_seq": torn_seq,
         "resigned_from_seq": signed.head.tree_size,
         "resigned_to_seq": len(signed.hashes) - 1,
     }
-    signer.log.append("repair", payload)
-    signer.sign()
-    signer.log.close()
+    session.record([("repair", payload)])
     return {"repaired": True, **payload}
