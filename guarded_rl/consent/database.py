@@ -136,6 +136,13 @@ class FeedbackDatabase:
         with self.transaction():
             self._check_and_migrate()
             wrapped = self.secret(PSEUDONYM_KEY)
+            if wrapped is None and db.execute("SELECT 1 FROM subject_keys LIMIT 1").fetchone():
+                raise AuditError(  # a new key would silently give everybody a new pseudonym
+                    "the feedback store holds people's keys but not its pseudonym key",
+                    file=self.path,
+                    field="store_secrets",
+                    expected="the run's own feedback.sqlite, as guarded-rl left it",
+                )
             self._store_key: StoreKey = open_store_key(
                 self.path, Path(key_file) if key_file else None, new_store=wrapped is None
             )

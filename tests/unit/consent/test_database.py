@@ -326,3 +326,14 @@ def test_a_file_that_is_not_a_database_is_a_one_line_error(tmp_path: Path) -> No
     assert info.value.file == str(path)
     assert "\n" not in info.value.one_line()
     assert path.read_bytes() == b"not sqlite at all " * 64
+
+
+def test_a_store_that_lost_its_pseudonym_key_is_refused(tmp_path: Path) -> None:
+    path, _, _ = _filled(tmp_path)
+    with _raw(path) as db:
+        db.execute("DELETE FROM store_secrets")
+    with pytest.raises(AuditError, match="not its pseudonym key") as info:
+        SQLiteFeedbackStore(path)  # not a new key: that would rename every person
+    assert info.value.file == str(path)
+    with _raw(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM store_secrets").fetchone() == (0,)
