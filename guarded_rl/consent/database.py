@@ -105,8 +105,9 @@ class FeedbackDatabase:
         key_file: str | Path | None = None,
     ) -> None:
         """`key_file`: the store key that wraps every key inside the database (a run's is
-        recorded in `run.toml`; default `<path>.key`, created with a new store). The key is
-        checked before anything is read: the wrong key or none fails closed."""
+        recorded in `run.toml`; default `<path>.key`, created with a new store). The schema check,
+        the migration and the key check share one transaction: the wrong key or none fails
+        closed with nothing written."""
         self.path = str(path)
         if self.path != ":memory:":
             create_private_file(Path(self.path))  # 0600 before SQLite writes a byte
