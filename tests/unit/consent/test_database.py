@@ -337,3 +337,15 @@ def test_a_store_that_lost_its_pseudonym_key_is_refused(tmp_path: Path) -> None:
     assert info.value.file == str(path)
     with _raw(path) as db:
         assert db.execute("SELECT COUNT(*) FROM store_secrets").fetchone() == (0,)
+
+
+def test_a_previous_version_store_without_its_key_is_not_migrated(tmp_path: Path) -> None:
+    path = _v0_copy(tmp_path)
+    default_store_key_file(path).unlink()
+    with pytest.raises(AuditError, match="store key missing"):
+        ReplayStore(path)
+    assert _version(path) == 0  # the migration shares the key check's transaction
+    with _raw(path) as db:
+        assert "replay_inputs_by_subject" not in {
+            n for (n,) in db.execute("SELECT name FROM sqlite_master")
+        }
