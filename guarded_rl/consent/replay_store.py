@@ -5,44 +5,23 @@ sample in its batch. Those rows belong to the people whose feedback made them, s
 sealed with AES-256-GCM under a key of its subject. Erasure deletes the key (and the rows):
 crypto-shredding. Any update whose batch held an erased subject's row is then reported as
 not replayable, never silently replayed with a hole in its batch.
+
+The tables (`replay_inputs`, `replay_batches`), the subject keys (shared with the feedback
+store: one key per subject) and erasure belong to `database.py`; this module seals and opens.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from guarded_rl.consent.sqlite_store import (
-    SQLiteFeedbackStore,
-    subject_key_label,
-    unusable_store,
-)
+from guarded_rl.consent.database import FeedbackDatabase
 from guarded_rl.errors import AuditError
 from guarded_rl.records import Batch, Sample
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS subject_keys (
-    subject TEXT PRIMARY KEY,
-    key BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS replay_inputs (
-    cycle INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    subject TEXT NOT NULL,
-    nonce BLOB NOT NULL,
-    ciphertext BLOB NOT NULL,
-    PRIMARY KEY (cycle, position)
-);
-CREATE TABLE IF NOT EXISTS replay_batches (
-    cycle INTEGER PRIMARY KEY,
-    size INTEGER NOT NULL
-);
-"""
 
 
 class ReplayInputsErased(AuditError):
@@ -56,47 +35,23 @@ class ReplayStore:
         """`key_file`: the store key, as for `SQLiteFeedbackStore` (the same file: subject keys
         are stored wrapped by it). Opening the store checks the key before anything else."""
         self.path = str(path)
-        # creates (0600, with its key) or checks the store and its key: one format, one place
-        checked = SQLiteFeedbackStore(path, key_file=key_file)
-        self._store_key = checked._store_key
-        checked.close()
-        self._db = sqlite3.connect(self.path)
-        try:
-            self._db.execute("PRAGMA secure_delete = ON")  # erased keys do not linger in free pages
-            self._db.executescript(_SCHEMA)
-        except sqlite3.OperationalError as exc:
-            self._db.close()
-            raise unusable_store(self.path, exc) from None
-        self._keys: dict[str, bytes] = {}
+        self._file = FeedbackDatabase(path, key_file=key_file)
+        self._db = self._file.connection
 
     def close(self) -> None:
-        self._db.close()
-
-    def _key(self, subject: str, *, create: bool) -> bytes | None:
-        if subject in self._keys:
-            return self._keys[subject]
-        row = self._db.execute(
-            "SELECT key FROM subject_keys WHERE subject = ?", (subject,)
-        ).fetchone()
-        if row is None:
-            if not create:
-                return None
-            key = AESGCM.generate_key(bit_length=256)
-            wrapped = self._store_key.wrap(key, subject_key_label(subject))
-            self._db.execute("INSERT INTO subject_keys VALUES (?, ?)", (subject, wrapped))
-        else:
-            key = self._store_key.unwrap(bytes(row[0]), subject_key_label(subject), store=self.path)
-        self._keys[subject] = key
-        return key
+        self._file.close()
 
     def store_batch(self, batch: Batch) -> None:
         """Seal every row of the batch under its subject's key (one transaction)."""
         rows = []
-        with self._db:
+        keys: dict[str, bytes | None] = {}  # unwrapped once per subject and transaction
+        with self._file.transaction():
             for position, (sample, reward, group) in enumerate(
                 zip(batch.samples, batch.rewards, batch.group_keys, strict=True)
             ):
-                key = self._key(sample.subject, create=True)
+                if sample.subject not in keys:
+                    keys[sample.subject] = self._file.subject_key(sample.subject, create=True)
+                key = keys[sample.subject]
                 if key is None:  # never: create=True always yields a key
                     raise AuditError("no key for subject", field="subject")
                 plain = json.dumps(
@@ -129,7 +84,8 @@ class ReplayStore:
             "ORDER BY position",
             (cycle,),
         ).fetchall()
-        erased = {subject for _, subject, _, _ in rows if self._key(subject, create=False) is None}
+        keys = {s: self._file.subject_key(s, create=False) for s in {r[1] for r in rows}}
+        erased = {subject for subject, key in keys.items() if key is None}
         if len(rows) != size_row[0] or erased:
             missing = size_row[0] - len(rows)
             raise ReplayInputsErased(
@@ -140,7 +96,7 @@ class ReplayStore:
             )
         samples, rewards, groups = [], [], []
         for position, subject, nonce, sealed in rows:
-            key = self._key(subject, create=False)
+            key = keys[subject]
             if key is None:
                 raise ReplayInputsErased("inputs erased", field="cycle", got=cycle)
             try:
@@ -168,14 +124,9 @@ class ReplayStore:
         return Batch(cycle, tuple(samples), tuple(rewards), tuple(groups), ())
 
     def erase_subject(self, subject: str) -> int:
-        """Crypto-shred a subject: delete their key and sealed rows; returns rows removed."""
-        with self._db:
-            self._db.execute("DELETE FROM subject_keys WHERE subject = ?", (subject,))
-            removed = self._db.execute(
-                "DELETE FROM replay_inputs WHERE subject = ?", (subject,)
-            ).rowcount
-        self._keys.pop(subject, None)
-        return removed
+        """Erase a subject (their feedback and consent too: one erasure for the whole file,
+        `FeedbackDatabase.erase_subject`); returns the replay rows removed."""
+        return self._file.erase_subject(subject).replay_rows
 
 
 def _aad(cycle: int, position: int) -> bytes:

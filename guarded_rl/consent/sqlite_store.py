@@ -1,17 +1,17 @@
-"""The default feedback store: one SQLite file (WAL) per run, every sqlite call in this module.
+"""The default feedback store: the consent ledger and feedback in the run's `feedback.sqlite`.
 
-Tables: `store_secrets` (the pseudonym HMAC key, and the store's random id), `subject_keys`
-(one AES-256 key per subject, shared with the sealed replay inputs; these keys and the HMAC key
-are stored wrapped by the store key, a 0600 file outside the database: `store_key`),
-`subjects` (the external id, sealed), `consent` (the ledger), `items` (what was shown, so
-imported feedback can only name real items) and `feedback` (pseudonym, item, reward,
-purposes at collection, personal fields sealed).
+The file itself (its tables, opening it, the per-subject keys and erasure) is owned by
+`database.py`; this module holds the SQL of the ledger and feedback tables: `subjects` (the
+external id, sealed), `consent` (the ledger), `items` (what was shown, so imported feedback
+can only name real items) and `feedback` (pseudonym, item, reward, purposes at collection,
+personal fields sealed under the subject's key, the one `ReplayStore` seals replay inputs
+under).
 
 Writes run in `BEGIN IMMEDIATE` transactions, so several processes can record into one store
 at once; consent is re-checked inside the same transaction that writes, so a revocation
-cannot slip between the check and the write. Erasure deletes the subject's rows and key with
-`secure_delete` on and then truncates the WAL, so no copy of the plaintext or the key stays in
-the run directory.
+cannot slip between the check and the write. Erasure deletes the subject's rows and key in one
+transaction with `secure_delete` on and then truncates the WAL, so no copy of the plaintext or
+the key stays in the run directory.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from hashlib import sha256
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from guarded_rl.consent.database import FeedbackDatabase
 from guarded_rl.consent.store import (
     FAIRNESS,
     PURPOSES,
@@ -38,45 +38,10 @@ from guarded_rl.consent.store import (
     Erasure,
     StoredFeedback,
 )
-from guarded_rl.consent.store_key import create_private_file, open_store_key
-from guarded_rl.errors import AuditError, ConsentError, GuardedRLError, InputError
+from guarded_rl.errors import AuditError, ConsentError, InputError
 from guarded_rl.records import Feedback
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS store_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS subject_keys (subject TEXT PRIMARY KEY, key BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS subjects (
-    subject TEXT PRIMARY KEY, nonce BLOB NOT NULL, sealed_id BLOB NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS consent (
-    subject TEXT NOT NULL, purpose TEXT NOT NULL, text_sha256 TEXT NOT NULL,
-    granted_at REAL NOT NULL, revoked_at REAL, PRIMARY KEY (subject, purpose)
-);
-CREATE TABLE IF NOT EXISTS items (
-    item_id TEXT PRIMARY KEY, cycle INTEGER, registered_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    feedback_id TEXT PRIMARY KEY, subject TEXT NOT NULL, item_id TEXT NOT NULL,
-    cycle INTEGER, reward REAL NOT NULL, source TEXT NOT NULL, purposes TEXT NOT NULL,
-    recorded_at REAL NOT NULL, nonce BLOB, personal BLOB
-);
-CREATE INDEX IF NOT EXISTS feedback_by_subject ON feedback (subject);
-CREATE INDEX IF NOT EXISTS feedback_by_cycle ON feedback (cycle);
-CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (recorded_at);
-"""
-_PSEUDONYM_KEY = "pseudonym_hmac_sha256"
-STORE_ID = "store_id"
 _CHUNK = 500  # bound parameters per IN (...) query
-
-
-def unusable_store(path: str, exc: sqlite3.Error) -> GuardedRLError:
-    """SQLite's own words for a store it cannot use, with the file it is about."""
-    return GuardedRLError(
-        f"feedback store unusable: {exc}",
-        file=path,
-        expected="a store in a folder you may write (check the run directory's permissions)",
-    )
 
 
 class SQLiteFeedbackStore:
@@ -92,78 +57,19 @@ class SQLiteFeedbackStore:
         """`key_file`: the store key that wraps every key inside the database (a run's is
         recorded in `run.toml`; default `<path>.key`, created with a new store)."""
         self.path = str(path)
-        if self.path != ":memory:":
-            create_private_file(Path(self.path))  # 0600 before SQLite writes a byte
-        try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        except sqlite3.OperationalError as exc:
-            raise InputError(
-                f"cannot open the feedback store ({exc})",
-                file=self.path,
-                expected="a writable file in an existing directory",
-            ) from None
-        try:
-            self._prepare(timeout, key_file)
-        except sqlite3.OperationalError as exc:  # a read-only folder or file, a full disk, ...
-            self._db.close()
-            raise unusable_store(self.path, exc) from None
-
-    def _prepare(self, timeout: float, key_file: str | Path | None) -> None:
-        self._db.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left behind
-        if self.path != ":memory:":
-            self._wal(timeout)
-            self._db.execute("PRAGMA synchronous = NORMAL")
-        with self._write():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            wrapped = _secret(self._db, _PSEUDONYM_KEY)
-            self._store_key = open_store_key(
-                self.path, Path(key_file) if key_file else None, new_store=wrapped is None
-            )
-            if wrapped is None:
-                wrapped = self._store_key.wrap(os.urandom(32), _PSEUDONYM_KEY)
-                self._db.execute(
-                    "INSERT INTO store_secrets VALUES (?, ?)", (_PSEUDONYM_KEY, wrapped)
-                )
-                self._db.execute(
-                    "INSERT OR IGNORE INTO store_secrets VALUES (?, ?)",
-                    (STORE_ID, os.urandom(16).hex().encode()),
-                )
-        self._pseudonym_key = self._store_key.unwrap(wrapped, _PSEUDONYM_KEY, store=self.path)
+        self._file = FeedbackDatabase(path, timeout=timeout, key_file=key_file)
+        self._db = self._file.connection
+        self._write = self._file.transaction
+        self._pseudonym_key = self._file.pseudonym_key
 
     @property
     def store_id(self) -> str | None:
         """A random id given to the store at creation: `run_started` records it, so
         `audit verify` notices a swapped store."""
-        value = _secret(self._db, STORE_ID)
-        return value.decode("ascii", "replace") if value is not None else None
+        return self._file.store_id
 
     def close(self) -> None:
-        self._db.close()
-
-    def _wal(self, timeout: float) -> None:
-        """Switch to WAL; processes opening a new file together may briefly see it locked
-        (the busy handler does not cover the switch), so retry until `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        self._file.close()
 
     # -- subjects and consent ---------------------------------------------------------------
 
@@ -277,19 +183,7 @@ class SQLiteFeedbackStore:
         return {s: tuple(p) for s, p in found.items()}
 
     def _key(self, subject: str, *, create: bool) -> bytes | None:
-        row = self._db.execute(
-            "SELECT key FROM subject_keys WHERE subject = ?", (subject,)
-        ).fetchone()
-        if row is not None:
-            return self._store_key.unwrap(
-                bytes(row[0]), subject_key_label(subject), store=self.path
-            )
-        if not create:
-            return None
-        key = AESGCM.generate_key(bit_length=256)
-        wrapped = self._store_key.wrap(key, subject_key_label(subject))
-        self._db.execute("INSERT INTO subject_keys VALUES (?, ?)", (subject, wrapped))
-        return key
+        return self._file.subject_key(subject, create=create)
 
     # -- items and feedback -----------------------------------------------------------------
 
@@ -502,36 +396,12 @@ class SQLiteFeedbackStore:
 
     def trained_cycles(self, subject: str) -> list[int]:
         """Cycles whose training batch held a row of this subject (from the replay inputs)."""
-        if not self._has_table("replay_inputs"):
-            return []
-        return [
-            c
-            for (c,) in self._db.execute(
-                "SELECT DISTINCT cycle FROM replay_inputs WHERE subject = ? ORDER BY cycle",
-                (subject,),
-            )
-        ]
+        return self._file.trained_cycles(subject)
 
     def erase_subject(self, subject: str) -> Erasure:
         """Withdraw every consent of the subject and delete their feedback, sealed id, sealed
-        replay inputs and key (with it gone, any surviving copy of their ciphertext is
-        unreadable). The withdrawn consent rows stay: they show when consent ended."""
-        trained = tuple(self.trained_cycles(subject))
-        with self._write() as db:
-            db.execute(  # erasure ends every consent; the revoked rows stay as the record
-                "UPDATE consent SET revoked_at = ? WHERE subject = ? AND revoked_at IS NULL",
-                (time.time(), subject),
-            )
-            feedback_rows = db.execute("DELETE FROM feedback WHERE subject = ?", (subject,))
-            replay_rows = 0
-            if self._has_table("replay_inputs"):
-                replay_rows = db.execute(
-                    "DELETE FROM replay_inputs WHERE subject = ?", (subject,)
-                ).rowcount
-            db.execute("DELETE FROM subjects WHERE subject = ?", (subject,))
-            keys = db.execute("DELETE FROM subject_keys WHERE subject = ?", (subject,)).rowcount
-        self.checkpoint()
-        return Erasure(subject, feedback_rows.rowcount, replay_rows, keys > 0, trained)
+        replay inputs and key, all in one transaction (`FeedbackDatabase.erase_subject`)."""
+        return self._file.erase_subject(subject)
 
     def purge_expired(self, retention_days: int, *, now: float | None = None) -> int:
         """Delete feedback recorded more than `retention_days` ago; returns how many rows."""
@@ -543,24 +413,8 @@ class SQLiteFeedbackStore:
         return int(removed)
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database and truncate it, so deleted plaintext and keys do not
-        survive in `feedback.sqlite-wal`. Raises if another connection keeps it busy."""
-        if self.path == ":memory:":
-            return
-        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            raise AuditError(
-                "the feedback store is in use by another process; erased data may remain in "
-                "its write-ahead log until that process closes it",
-                field="feedback.sqlite",
-                got=self.path,
-            )
-
-    def _has_table(self, name: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone()
-        return row is not None
+        """Truncate the WAL, so deleted rows do not survive in `feedback.sqlite-wal`."""
+        self._file.checkpoint()
 
 
 def _known_purposes(purposes: Sequence[str]) -> None:
@@ -606,13 +460,3 @@ def _id_aad(subject: str) -> bytes:
 
 def _row_aad(subject: str, feedback_id: str) -> bytes:
     return f"guarded-rl/feedback/{subject}/{feedback_id}".encode()
-
-
-def subject_key_label(subject: str) -> str:
-    """What a wrapped subject key is bound to (shared with `replay_store`)."""
-    return f"subject_key:{subject}"
-
-
-def _secret(db: sqlite3.Connection, name: str) -> bytes | None:
-    row = db.execute("SELECT value FROM store_secrets WHERE name = ?", (name,)).fetchone()
-    return bytes(row[0]) if row is not None else None

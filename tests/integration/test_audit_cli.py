@@ -493,6 +493,23 @@ def test_a_swapped_feedback_store_fails_verification(cli, run_copy: Path, tmp_pa
     assert "swapped store" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command", [("consent", "list", "{run}"), ("replay", "{run}", "--update", "1")]
+)
+def test_a_feedback_store_that_is_not_a_database_is_one_line(
+    cli, run_copy: Path, command: tuple[str, ...]
+) -> None:
+    """A hostile or broken `feedback.sqlite` is named in one line, not a traceback (was)."""
+    for stale in run_copy.glob("feedback.sqlite*"):
+        stale.unlink()
+    (run_copy / "feedback.sqlite").write_bytes(b"not a database " * 100)
+    result = cli(*(arg.format(run=run_copy) for arg in command))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "feedback.sqlite" in line and "not a feedback store" in line
+
+
 def test_resuming_a_copied_run_writes_only_to_the_copy(cli, pristine: Path, run_copy: Path) -> None:
     """Every path of a resumed run comes from the directory opened (issue 15, item 18)."""
     before = _snapshot(pristine)

@@ -12,8 +12,8 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from guarded_rl.consent.replay_store import ReplayStore
-from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore, subject_key_label
+from guarded_rl.consent.database import subject_key_label
+from guarded_rl.consent.sqlite_store import SQLiteFeedbackStore
 from guarded_rl.consent.store import (
     EVALUATION,
     FAIRNESS,
@@ -638,18 +638,6 @@ def test_a_copy_of_the_database_alone_decrypts_nothing(tmp_path: Path) -> None:
     assert not default_store_key_file(copy).exists()
     with pytest.raises(AuditError, match="store key missing"):
         SQLiteFeedbackStore(path)  # the run's store without its key file
-
-
-def test_replay_store_wraps_subject_keys_the_same_way(tmp_path: Path) -> None:
-    path, key_file, subject = _filled(tmp_path)
-    store = SQLiteFeedbackStore(path, key_file=key_file)
-    expected = store._key(subject, create=False)
-    store.close()
-    replay = ReplayStore(path, key_file=key_file)
-    assert replay._key(subject, create=False) == expected
-    replay.close()
-    with pytest.raises(AuditError, match="store key missing"):
-        ReplayStore(path, key_file=tmp_path / "nope.key")
 
 
 def test_a_new_store_gets_a_random_id(tmp_path: Path) -> None:

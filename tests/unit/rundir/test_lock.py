@@ -47,9 +47,8 @@ def test_a_second_process_is_refused_until_the_first_lets_go(tmp_path: Path) -> 
 def test_a_second_take_in_the_same_process_is_refused_too(tmp_path: Path) -> None:
     """One session per writer: a nested take is a bug that would let two writers interleave,
     so it is refused like another process's (flock belongs to the open file)."""
-    with run_lock(tmp_path):
-        with pytest.raises(InputError, match="in use"), run_lock(tmp_path):
-            pass
+    with run_lock(tmp_path), pytest.raises(InputError, match="in use"), run_lock(tmp_path):
+        pass
     with run_lock(tmp_path):  # released by the outer block
         pass
 
