@@ -4,7 +4,10 @@ Every generate → feedback → update cycle passes content-safety filters, cons
 storage, bias checks and a human-approval gate, and lands in a hash-chained audit log.
 
 The public API is listed in `__all__`; heavy dependencies (torch, transformers) load only when
-a name that needs them is used.
+a name that needs them is used. Besides this package's own names, the modules in
+`_PUBLIC_MODULES` are for users (each lists its API in `__all__`); every other module is
+internal: its names may change without notice (tests/unit/test_public_modules.py keeps the
+README, docs and examples to the public ones).
 """
 
 from __future__ import annotations
@@ -23,6 +26,20 @@ from guarded_rl.errors import (
 )
 
 __version__ = "0.1.0"
+
+#: modules users import from (each with `__all__`); the rest of the package is internal
+_PUBLIC_MODULES = (
+    "guarded_rl.demo.corpus",
+    "guarded_rl.demo.interactive",
+    "guarded_rl.demo.users",
+    "guarded_rl.integrations.gymnasium",
+    "guarded_rl.integrations.rewards",
+    "guarded_rl.integrations.torch",
+    "guarded_rl.integrations.transformers",
+    "guarded_rl.learn.causal_lm",
+    "guarded_rl.policy",
+    "guarded_rl.runner",
+)
 
 _LAZY = {
     "Guard": "guarded_rl.guard",

@@ -441,3 +441,18 @@ def _model_inside(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
         if inner is not None:
             return inner, container
     return None, False
+
+__all__ = [
+    "AuditPolicy",
+    "ConsentPolicy",
+    "CustomFilter",
+    "DetoxifySettings",
+    "FairnessPolicy",
+    "GatePolicy",
+    "GuardPolicy",
+    "LearnerPolicy",
+    "SafetyPolicy",
+    "load_policy",
+    "parse_policy",
+    "shipped_policies",
+]

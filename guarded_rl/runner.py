@@ -660,3 +660,12 @@ def _round(value: float) -> float | None:
 
 def policy_sha256(policy: GuardPolicy) -> str:
     return hashlib.sha256(canonical_json(policy.model_dump()).encode()).hexdigest()
+
+__all__ = [
+    "RunConfig",
+    "RunInterrupted",
+    "StopRun",
+    "build_guard",
+    "resume",
+    "run",
+]

@@ -1015,3 +1015,9 @@ def topic_of(text: str) -> str | None:
     """
     prefix, sep, _ = text.lstrip().partition(":")
     return prefix if sep and prefix in _TOPIC_SET else None
+
+__all__ = [
+    "TOPICS",
+    "build_corpus",
+    "topic_of",
+]

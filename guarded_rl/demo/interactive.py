@@ -56,3 +56,9 @@ def person_requests(prompt: str) -> Callable[[int], Sequence[Request]]:
         return [Request(PERSON, PERSON_GROUP, prompt)]
 
     return requests_for
+
+__all__ = [
+    "PERSON",
+    "TerminalFeedback",
+    "person_requests",
+]

@@ -119,3 +119,9 @@ class SimulatedFeedback:
             text = f"{sample.prompt} {sample.text}".strip()
             ratings[sample.sample_id] = 1.0 if rng.random() < user.like_probability(text) else 0.0
         return ratings
+
+__all__ = [
+    "Population",
+    "SimulatedFeedback",
+    "SimulatedUser",
+]

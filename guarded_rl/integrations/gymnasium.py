@@ -121,3 +121,9 @@ def record_episodes(guard: Any, episodes: Sequence[EpisodeRecord]) -> dict[str, 
 
 def _same(a: Any, b: Any) -> bool:
     return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+__all__ = [
+    "EpisodeRecord",
+    "ShieldedEnv",
+    "record_episodes",
+]

@@ -127,3 +127,8 @@ def _text(value: Any) -> str:
     if isinstance(value, list) and value and isinstance(value[-1], dict):
         return str(value[-1].get("content", ""))
     return str(value)
+
+__all__ = [
+    "GuardedReward",
+    "guarded_reward",
+]

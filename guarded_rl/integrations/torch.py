@@ -322,3 +322,9 @@ def _proposed(
         "checks": checks_payload(results),
         "thresholds": thresholds_of(policy),
     }
+
+__all__ = [
+    "GuardedLoop",
+    "Probe",
+    "StepCheck",
+]

@@ -117,3 +117,8 @@ def _token_probe(input_ids: torch.Tensor) -> Probe:
         return logits.reshape(-1, logits.shape[-1])
 
     return probe
+
+__all__ = [
+    "GuardCallback",
+    "text_probe",
+]

@@ -297,3 +297,9 @@ def probe_kl(model: nn.Module, other: nn.Module, tokenizer: object, texts: Seque
     logp, valid = probe_logprobs(model, tokenizer, texts)
     logq, _ = probe_logprobs(other, tokenizer, texts)
     return mean_kl(logp, logq, valid)
+
+__all__ = [
+    "Generation",
+    "load_causal_lm",
+    "sample_completions",
+]
