@@ -73,9 +73,9 @@ def test_another_runs_key_is_refused_before_anything_is_written(tmp_path: Path) 
     before = RunPaths(run_dir).log.read_bytes()
     stranger = tmp_path / "stranger.key"
     generate_signing_key(stranger)
-    with pytest.raises(InputError, match="not this run's key"):
-        with open_session(run_dir, key_file=stranger, writing=True):
-            pass
+    refused = pytest.raises(InputError, match="not this run's key")
+    with refused, open_session(run_dir, key_file=stranger, writing=True):
+        pass
     assert RunPaths(run_dir).log.read_bytes() == before
 
 
