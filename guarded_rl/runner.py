@@ -38,6 +38,7 @@ from guarded_rl.approval.reviewers import Registry, load_registry
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.appendable import run_signing_key
 from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.events import SCHEMA_VERSION
 from guarded_rl.audit.head import (
     generate_signing_key,
     key_id,
@@ -872,6 +873,7 @@ def _run_started(
 ) -> dict[str, Any]:
     public = key.public_key()
     return {
+        "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "config": config.model_dump(),
         "policy": policy.model_dump(),

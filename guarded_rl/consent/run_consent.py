@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from guarded_rl.audit.appendable import run_signing_key
+from guarded_rl.audit.events import validate_payload
 from guarded_rl.audit.history import RunHistory
 from guarded_rl.audit.log import LOG_FILE
 from guarded_rl.audit.run_lock import run_lock
@@ -82,6 +83,8 @@ def append_entries(
     already verified under the same lock (not read and verified a second time); `key`: the
     run's key as `open_run_store(writing=True)` loaded it."""
     run_dir = Path(run_dir)
+    for kind, payload in entries:  # all or nothing: the last may not fail after the first
+        validate_payload(kind, payload)
     with run_lock(run_dir):
         if history is None:
             history = RunHistory.load(run_dir)

@@ -34,6 +34,7 @@ from guarded_rl.approval.live import attach_review, settle
 from guarded_rl.approval.queue import operator_identity, operator_record, operators_of
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.events import SCHEMA_VERSION
 from guarded_rl.audit.head import generate_signing_key, key_id, public_key_pem, write_public_key
 from guarded_rl.audit.log import LOG_FILE, AuditLog
 from guarded_rl.audit.run_lock import run_lock
@@ -210,6 +211,7 @@ class GuardedLoop:
         started = self.audit.append(
             "run_started",
             {
+                "schema_version": SCHEMA_VERSION,
                 "run_id": self.run_id,
                 "integration": "torch",
                 "policy": self.policy.model_dump(),
