@@ -88,7 +88,7 @@ class RunStarted(Payload):
     versions: dict[str, str | int | bool | None]
     torch_threads: int | None = None
     public_key: Annotated[str, Field(pattern=r"^-----BEGIN PUBLIC KEY-----\n")]
-    key_id: Hex16
+    key_id: Hex16 | None = None  # `audit verify` checks the head's key against it when present
     operator: OperatorRecord | None = None
     store_id: Hex32 | None = None
 
@@ -104,6 +104,8 @@ class RunResumed(Payload):
 
 
 class UpdateCounts(Payload):
+    """Updates of the session by outcome."""
+
     applied: NonNegativeInt
     pending: NonNegativeInt
     rejected: NonNegativeInt
@@ -123,6 +125,9 @@ class RunFinished(Payload):
 
 
 class CheckpointSaved(Payload):
+    """Live weights and optimizer state stored in `checkpoints/` (at start, periodically, at
+    the end, before a review, or when a reviewed candidate goes live)."""
+
     checkpoint_id: Sha256
     model_sha256: Sha256
     with_optimizer: bool
@@ -177,6 +182,8 @@ class CycleCounts(Payload):
 
 
 class TopSample(Payload):
+    """A sample that pushed the update hardest (by pseudonymous id, never its text)."""
+
     sample_id: str
     reward: float
     advantage: float
@@ -202,6 +209,8 @@ class CycleUpdateProposed(Payload):
 
 
 class RewardSummary(Payload):
+    """The rewards a loop passed to `step`: how many and their mean."""
+
     count: NonNegativeInt | None = None
     mean: Number = None
 
@@ -258,6 +267,9 @@ class UpdateApproved(Payload):
 
 
 class UpdateRejected(Payload):
+    """An update discarded: by the gate, a reviewer, or because it expired or was superseded
+    (`rule`)."""
+
     cycle: Cycle
     rule: str
     reasons: list[str]
@@ -280,6 +292,8 @@ class UpdatePending(Payload):
 
 
 class UpdateApplied(Payload):
+    """New live weights; `proposal_id` when people approved the update."""
+
     cycle: Cycle
     model_sha256: Sha256
     proposal_id: ProposalId | None = None
@@ -354,17 +368,23 @@ class Episodes(Payload):
 
 
 class ConsentGranted(Payload):
+    """A person consented to `purposes` under the consent text with this hash."""
+
     subject: Subject
     purposes: list[Purpose]
     consent_text_sha256: Sha256
 
 
 class ConsentRevoked(Payload):
+    """A person withdrew every consent (`guarded-rl consent revoke`); `erasure` follows."""
+
     subject: Subject
     purposes: list[Purpose]
 
 
 class TrainedUpdate(Payload):
+    """An applied update a person's feedback trained, and the weights it made."""
+
     cycle: Cycle
     model_sha256: Sha256 | None
 
@@ -396,6 +416,8 @@ class FeedbackImported(Payload):
 
 
 class RetentionPurge(Payload):
+    """Feedback older than the policy's retention was deleted (run start, `consent purge`)."""
+
     retention_days: Annotated[int, Field(ge=1)]
     feedback_rows: NonNegativeInt
 
@@ -456,10 +478,8 @@ def validate_payload(
         error = exc.errors()[0]
         loc = error["loc"][1:] if model is UpdateProposed else error["loc"]  # [0]: its shape
         field = ".".join(str(part) for part in loc)
-        if error["type"] in ("missing", "extra_forbidden"):
-            got = None
-        else:
-            got = repr(error.get("input"))[:60]
+        # the value, cut short by the error's rendering; none for a missing or unknown field
+        got = None if error["type"] in ("missing", "extra_forbidden") else error.get("input")
         raise AuditError(
             f"{where}{type_} entry does not fit the schema: {error['msg']}",
             file=file,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guarded_rl.audit.checkpoints import CheckpointStore
-from guarded_rl.audit.events import parse_event
+from guarded_rl.audit.events import validate_payload
 from guarded_rl.audit.head import SignedHead, key_id, load_public_key, read_head, verify_head
 from guarded_rl.audit.log import LOG_FILE, AuditEntry, iter_entries, scan_log
 from guarded_rl.audit.merkle import merkle_root
@@ -141,7 +141,7 @@ def verify_run(
 
     for entry in itertools.islice(iter_entries(log_path), len(scan.hashes)):
         try:
-            parse_event(entry)
+            validate_payload(entry.type, entry.payload)  # the failure names seq itself
         except AuditError as exc:
             return report.fail(f"seq {entry.seq}", exc.one_line(), entry.seq)
 
