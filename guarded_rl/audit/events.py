@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic.json_schema import models_json_schema
 
-from guarded_rl.errors import AuditError, InputError
+from guarded_rl.errors import AuditError, InputError, IntegrityError
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -490,8 +490,14 @@ def validate_payload(
 
 
 def parse_event(entry: Any, *, file: str | None = None) -> Event:
-    """An `AuditEntry` (or anything with its attributes) as a typed `Event`."""
-    payload = validate_payload(entry.type, entry.payload, seq=entry.seq, file=file)
+    """An `AuditEntry` (or anything with its attributes) as a typed `Event`; an entry in a log
+    that does not fit the schema is an `IntegrityError` (the log is not what our code writes)."""
+    try:
+        payload = validate_payload(entry.type, entry.payload, seq=entry.seq, file=file)
+    except AuditError as exc:
+        raise IntegrityError(
+            exc.message, file=exc.file, field=exc.field, got=exc.got, expected=exc.expected
+        ) from None
     return Event(entry.seq, entry.ts, entry.type, payload, entry.prev, entry.hash)
 
 
