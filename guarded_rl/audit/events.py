@@ -238,7 +238,8 @@ def _proposal_kind(value: Any) -> str:
 
 
 class UpdateProposed(RootModel[Any]):
-    """`update_proposed`: a cycle of `guarded-rl run` or a step of a wrapped loop."""
+    """`update_proposed`: a cycle of `guarded-rl run` (`CycleUpdateProposed`) or a step of a
+    wrapped loop (`StepUpdateProposed`). Entries carry no tag: `counts` tells them apart."""
 
     root: Annotated[
         Annotated[CycleUpdateProposed, Tag("cycle")] | Annotated[StepUpdateProposed, Tag("step")],
