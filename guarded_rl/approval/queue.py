@@ -38,6 +38,15 @@ from guarded_rl.approval.reviewers import (
     raw_public_key,
 )
 from guarded_rl.atomic import atomic_write
+from guarded_rl.audit.events import (
+    ReviewDecision,
+    RunResumed,
+    RunStarted,
+    UpdateApplied,
+    UpdatePending,
+    UpdateRejected,
+    parse_event,
+)
 from guarded_rl.audit.log import AuditEntry, iso_time
 from guarded_rl.errors import GuardedRLError, first_few
 from guarded_rl.policy import GatePolicy
@@ -206,37 +215,39 @@ def operator_record(
 
 
 def queue_from_entries(entries: Iterable[AuditEntry]) -> dict[str, QueuedProposal]:
-    """Every proposal that was ever sent to review, with its current status."""
+    """Every proposal that was ever sent to review, with its current status (each entry is
+    read as its typed event: one that does not fit the schema raises `AuditError`)."""
     queue: dict[str, QueuedProposal] = {}
     for entry in entries:
-        p = entry.payload
-        pid = p.get("proposal_id")
-        if entry.type == "update_pending" and isinstance(pid, str):
-            queue[pid] = QueuedProposal(
-                proposal_id=pid,
-                cycle=p["cycle"],
-                base_sha256=p["base_sha256"],
-                candidate_sha256=p["candidate_sha256"],
-                checkpoint_id=p["checkpoint_id"],
+        p = parse_event(entry).payload
+        if isinstance(p, UpdatePending):
+            queue[p.proposal_id] = QueuedProposal(
+                proposal_id=p.proposal_id,
+                cycle=p.cycle,
+                base_sha256=p.base_sha256,
+                candidate_sha256=p.candidate_sha256,
+                checkpoint_id=p.checkpoint_id,
                 created=entry.ts,
-                expires_at=expiry_of(entry.ts, p["expiry_hours"]),
-                approvals_required=p["approvals_required"],
-                rule=p["rule"],
-                reasons=list(p["reasons"]),
+                expires_at=expiry_of(entry.ts, p.expiry_hours),
+                approvals_required=p.approvals_required,
+                rule=p.rule,
+                reasons=list(p.reasons),
             )
-        elif pid not in queue:
             continue
-        elif entry.type == "review_decision":
-            queue[pid].decisions.append(p)
-            if p["decision"]["body"]["decision"] == "approve":
-                queue[pid].approvals.append(p["decision"]["body"]["reviewer"])
-        elif entry.type == "update_applied":
+        pid = getattr(p, "proposal_id", None)
+        if pid not in queue:
+            continue
+        if isinstance(p, ReviewDecision):
+            queue[pid].decisions.append(entry.payload)
+            if p.decision.body.decision == "approve":
+                queue[pid].approvals.append(p.decision.body.reviewer)
+        elif isinstance(p, UpdateApplied):
             queue[pid].status = "applied"
-        elif entry.type == "update_rejected":
+        elif isinstance(p, UpdateRejected):
             queue[pid].status = {"expired": "expired", "superseded": "superseded"}.get(
-                p["rule"], "rejected"
+                p.rule, "rejected"
             )
-            queue[pid].closed_because = "; ".join(p.get("reasons", []))
+            queue[pid].closed_because = "; ".join(p.reasons)
     return queue
 
 
@@ -245,16 +256,15 @@ def operators_of(entries: Iterable[AuditEntry]) -> Operators:
     claims: list[tuple[str, str, str, str]] = []
     unbound = 0
     for entry in entries:
-        if entry.type in ("run_started", "run_resumed"):
-            record = entry.payload.get("operator") or {}
-            if record.get("commitment"):
-                commitments.add(record["commitment"])
-            if record.get("reviewer_key"):
-                fingerprints.add(record["reviewer_key"])
-            if record.get("reviewer_key") and record.get("proof"):
-                claims.append(
-                    (record["reviewer_key"], str(record["proof"]), entry.type, entry.prev)
-                )
+        start = parse_event(entry).payload if entry.type in ("run_started", "run_resumed") else None
+        if isinstance(start, RunStarted | RunResumed):
+            record = start.operator
+            if record is not None:
+                commitments.add(record.commitment)
+            if record is not None and record.reviewer_key:
+                fingerprints.add(record.reviewer_key)
+            if record is not None and record.reviewer_key and record.proof:
+                claims.append((record.reviewer_key, record.proof, entry.type, entry.prev))
             else:
                 unbound += 1  # a name (and a fingerprint looked up by it) proves nothing
     return Operators(frozenset(commitments), frozenset(fingerprints), tuple(claims), unbound)

@@ -5,53 +5,61 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from guarded_rl.audit.events import (
+    CycleUpdateProposed,
+    ReviewDecision,
+    Rollback,
+    StepUpdateProposed,
+    UpdateApplied,
+    UpdateApproved,
+    UpdatePending,
+    UpdateRejected,
+)
 from guarded_rl.audit.history import RunHistory
 from guarded_rl.errors import InputError, first_few
 
 
 def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
     """Everything the log says about the update of `cycle`, grouped for a reader."""
-    if cycle not in history.proposals:
-        known = sorted(history.proposals)
+    if cycle not in history.proposed:
+        known = sorted(history.proposed)
         raise InputError(
             "no update was proposed in this cycle",
             field="UPDATE",
             got=cycle,
             expected=f"one of {first_few(known)}",
         )
-    p = history.proposals[cycle]
-    cycle_entries = history.entries_of(cycle)
-    by_type = {e.type: e.payload for e in cycle_entries}
+    p = history.proposed[cycle]
+    events = [e.payload for e in history.events if getattr(e.payload, "cycle", None) == cycle]
     # the last verdict counts: a pending update may later be approved, rejected or expire
-    verdicts = [
-        e
-        for e in cycle_entries
-        if e.type in ("update_approved", "update_pending", "update_rejected")
-    ]
-    decision_type = verdicts[-1].type if verdicts else None
-    decision = verdicts[-1].payload if verdicts else {}
+    verdicts = [e for e in events if isinstance(e, UpdateApproved | UpdatePending | UpdateRejected)]
+    decision = verdicts[-1] if verdicts else None
+    pending = next((e for e in reversed(events) if isinstance(e, UpdatePending)), None)
     reviews = [
         {
-            "decision": e.payload["decision"]["body"]["decision"],
-            "reviewer": e.payload["decision"]["body"]["reviewer"],
-            "role": e.payload.get("role"),
-            "note": e.payload["decision"]["body"]["note"],
-            "time": e.payload["decision"]["body"]["time"],
+            "decision": e.decision.body.decision,
+            "reviewer": e.decision.body.reviewer,
+            "role": e.role,
+            "note": e.decision.body.note,
+            "time": e.decision.body.time,
         }
-        for e in cycle_entries
-        if e.type == "review_decision"
+        for e in events
+        if isinstance(e, ReviewDecision)
     ]
-    checks = {c["name"]: c for c in p.get("checks", [])}
+    checks = {c.name: c.model_dump() for c in p.checks}
     data_check = checks.get("bias_data", {})
     output_check = checks.get("bias_output")
     probe = checks.get("probe_kl", {}).get("metrics", {})
-    counts = p.get("counts", {})
+    cycle_step = p if isinstance(p, CycleUpdateProposed) else None
+    counts = cycle_step.counts.model_dump() if cycle_step is not None else {}
+    loop_step = p if isinstance(p, StepUpdateProposed) else None
     rollbacks = [
-        {"seq": e.seq, "reason": e.payload["reason"]}
-        for e in history.entries
-        if e.type == "rollback" and e.payload["to_update"] == cycle
+        {"seq": e.seq, "reason": e.payload.reason}
+        for e in history.events
+        if isinstance(e.payload, Rollback) and e.payload.to_update == cycle
     ]
-    layers = sorted(p.get("layer_change", {}).items(), key=lambda kv: -kv[1])
+    layers = sorted(p.layer_change.items(), key=lambda kv: -(kv[1] or 0.0))
+    thresholds = p.thresholds
     return {
         "cycle": cycle,
         "trigger": {
@@ -60,23 +68,23 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
             "rated": counts.get("rated", 0),
             "liked": counts.get("liked", 0),
             "refused_no_consent": counts.get("refused_no_consent", 0),
-            "trained_on": p.get("batch_size", 0),
-            "loop_step": "counts" not in p,  # a step of the user's own loop (integrations)
-            "loop_rewards": p.get("rewards", {}),
-            "loop_screened": p.get("screened", {}),
-            "by_source": p.get("feedback_by_source", {}),
+            "trained_on": cycle_step.batch_size if cycle_step is not None else 0,
+            "loop_step": loop_step is not None,  # a step of the user's own loop (integrations)
+            "loop_rewards": loop_step.rewards.model_dump(exclude_unset=True) if loop_step else {},
+            "loop_screened": (loop_step.screened or {}) if loop_step else {},
+            "by_source": cycle_step.feedback_by_source if cycle_step is not None else {},
         },
         "bias": {
-            "data": _data_bias(data_check, p["thresholds"]),
+            "data": _data_bias(data_check, thresholds.model_dump()),
             "output": _output_bias(output_check),
         },
         "rewards": {
-            "mean": p["stats"].get("mean_reward"),
-            "loss": p["stats"].get("loss"),
-            "kl_to_reference_penalty": p["stats"].get("kl_ref"),
-            "grad_norm": p["stats"].get("grad_norm"),
+            "mean": p.stats.get("mean_reward"),
+            "loss": p.stats.get("loss"),
+            "kl_to_reference_penalty": p.stats.get("kl_ref"),
+            "grad_norm": p.stats.get("grad_norm"),
         },
-        "top_samples": p.get("top_samples", []),
+        "top_samples": [s.model_dump() for s in cycle_step.top_samples] if cycle_step else [],
         "safety": {
             "blocked": counts.get("blocked", 0),
             "redacted": counts.get("redacted", 0),
@@ -84,39 +92,42 @@ def explain_update(history: RunHistory, cycle: int) -> dict[str, Any]:
             "by_backend": counts.get("by_backend", {}),
             "generated": counts.get("generated", 0),
             "by_reason": counts.get("blocked_by_reason", {}),
-            "filters": p["thresholds"]["safety_filters"],
-            "profanity_threshold": p["thresholds"]["profanity_threshold"],
-            "blocked_penalty": p["thresholds"]["blocked_penalty"],
+            "filters": thresholds.safety_filters,
+            "profanity_threshold": thresholds.profanity_threshold,
+            "blocked_penalty": thresholds.blocked_penalty,
         },
         "drift": {
             "kl_step": probe.get("kl_step"),
-            "max_step_kl": p["thresholds"]["max_step_kl"],
-            "reject_step_kl": p["thresholds"]["reject_step_kl"],
+            "max_step_kl": thresholds.max_step_kl,
+            "reject_step_kl": thresholds.reject_step_kl,
             "kl_to_start": probe.get("kl_ref"),
-            "param_change_rel": p["stats"].get("param_change_rel"),
-            "max_param_change": p["thresholds"].get("max_param_change"),
+            "param_change_rel": p.stats.get("param_change_rel"),
+            "max_param_change": thresholds.max_param_change,
             "largest_layer_changes": dict(layers[:5]),
         },
         "review": {
-            "sent_to_review": "update_pending" in by_type,
-            "why": by_type.get("update_pending", {}).get("reasons", []),
-            "approvals_required": by_type.get("update_pending", {}).get("approvals_required"),
+            "sent_to_review": pending is not None,
+            "why": pending.reasons if pending is not None else [],
+            "approvals_required": pending.approvals_required if pending is not None else None,
             "decisions": reviews,
         },
         "decision": {
-            "outcome": decision_type.removeprefix("update_") if decision_type else "undecided",
-            "rule": decision.get("rule"),
-            "reasons": decision.get("reasons", []),
-            "approver": decision.get("approver"),
-            "approvals": decision.get("approvals", []),
+            "outcome": _OUTCOME[type(decision)] if decision is not None else "undecided",
+            "rule": decision.rule if decision is not None else None,
+            "reasons": decision.reasons if decision is not None else [],
+            "approver": decision.approver if isinstance(decision, UpdateApproved) else None,
+            "approvals": (decision.approvals or []) if isinstance(decision, UpdateApproved) else [],
         },
         "weights": {
-            "parent": p["base_sha256"],
-            "candidate": p["candidate_sha256"],
-            "applied": "update_applied" in by_type,
+            "parent": p.base_sha256,
+            "candidate": p.candidate_sha256,
+            "applied": any(isinstance(e, UpdateApplied) for e in events),
         },
         "rolled_back_to_later": rollbacks,
     }
+
+
+_OUTCOME = {UpdateApproved: "approved", UpdatePending: "pending", UpdateRejected: "rejected"}
 
 
 def render_explanation(x: dict[str, Any]) -> str:

@@ -15,6 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guarded_rl.audit.commitments import batch_commitment
+from guarded_rl.audit.events import (
+    CheckpointSaved,
+    CycleUpdateProposed,
+    Event,
+    Rollback,
+    StepUpdateProposed,
+    UpdateApplied,
+    UpdateApproved,
+    UpdatePending,
+    UpdateRejected,
+    parse_event,
+)
 from guarded_rl.audit.log import AuditEntry, read_log
 from guarded_rl.errors import AuditError, InputError, IntegrityError
 from guarded_rl.progress import report
@@ -26,6 +38,7 @@ if TYPE_CHECKING:  # torch stays unloaded for commands that only read the log
     from guarded_rl.weights import State
 
 LIVE_CHANGING = ("update_applied", "rollback")
+ProposalEvent = CycleUpdateProposed | StepUpdateProposed
 
 
 class BatchSource(Protocol):
@@ -46,8 +59,13 @@ class ReplayMismatch(IntegrityError):
 
 @dataclass
 class RunHistory:
+    """`events` are the entries parsed into their typed payloads (`audit/events.py`); the dict
+    views (`proposals`, `applied`, `started`) are the same payloads as written."""
+
     run_dir: Path
     entries: list[AuditEntry]
+    events: list[Event] = field(default_factory=list)
+    proposed: dict[int, ProposalEvent] = field(default_factory=dict)  # cycle -> typed proposal
     proposals: dict[int, dict[str, Any]] = field(default_factory=dict)
     outcomes: dict[int, str] = field(default_factory=dict)  # cycle -> approved/pending/rejected
     applied: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -57,27 +75,30 @@ class RunHistory:
     @classmethod
     def load(cls, run_dir: str | Path, *, while_written: bool = False) -> RunHistory:
         """Index the run's audit log; the chain must verify first (`while_written`: a live
-        run's log, whose last line may be half written)."""
+        run's log, whose last line may be half written), and every entry fit the schema."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise InputError("no such run directory", field="RUN_DIR", got=str(run_dir))
-        history = cls(run_dir, read_log(run_dir / LOG_FILE, while_written=while_written))
-        for entry in history.entries:
-            p = entry.payload
-            if entry.type == "update_proposed":
-                history.proposals[p["cycle"]] = p
-            elif entry.type in ("update_approved", "update_pending", "update_rejected"):
-                history.outcomes[p["cycle"]] = entry.type.removeprefix("update_")
-            elif entry.type == "update_applied":
-                history.applied[p["cycle"]] = p
-                history.produced_by[p["model_sha256"]] = p["cycle"]
-            if entry.type in ("checkpoint_saved", "rollback") and p.get("with_optimizer"):
-                history.checkpoints[p["model_sha256"]] = p["checkpoint_id"]
-            elif entry.type == "update_pending" and p.get("with_optimizer"):
-                # a candidate kept for review: its weights and optimizer state are stored
-                history.checkpoints.setdefault(p["candidate_sha256"], p["checkpoint_id"])
-        if not history.entries or history.entries[0].type != "run_started":
+        entries = read_log(run_dir / LOG_FILE, while_written=while_written)
+        if not entries or entries[0].type != "run_started":
             raise AuditError("audit log does not start with run_started", file=str(run_dir))
+        events = [parse_event(entry, file=str(run_dir / LOG_FILE)) for entry in entries]
+        history = cls(run_dir, entries, events)
+        for event, entry in zip(events, entries, strict=True):
+            p = event.payload
+            if isinstance(p, CycleUpdateProposed | StepUpdateProposed):
+                history.proposed[p.cycle] = p
+                history.proposals[p.cycle] = entry.payload
+            elif isinstance(p, UpdateApproved | UpdatePending | UpdateRejected):
+                history.outcomes[p.cycle] = event.type.removeprefix("update_")
+            elif isinstance(p, UpdateApplied):
+                history.applied[p.cycle] = entry.payload
+                history.produced_by[p.model_sha256] = p.cycle
+            if isinstance(p, CheckpointSaved | Rollback) and p.with_optimizer:
+                history.checkpoints[p.model_sha256] = p.checkpoint_id
+            elif isinstance(p, UpdatePending) and p.with_optimizer:
+                # a candidate kept for review: its weights and optimizer state are stored
+                history.checkpoints.setdefault(p.candidate_sha256, p.checkpoint_id)
         return history
 
     @property
@@ -86,10 +107,10 @@ class RunHistory:
 
     def live_sha256(self) -> str:
         """Weights live at the end of the log (after the last update or rollback)."""
-        live = self.started["base_sha256"]
-        for entry in self.entries:
-            if entry.type in LIVE_CHANGING:
-                live = entry.payload["model_sha256"]
+        live: str = self.started["base_sha256"]
+        for event in self.events:
+            if isinstance(event.payload, UpdateApplied | Rollback):
+                live = event.payload.model_sha256
         return live
 
     def live_cycles(self) -> list[int]:
@@ -100,7 +121,8 @@ class RunHistory:
         sha = self.live_sha256()
         while (cycle := self.produced_by.get(sha)) is not None and cycle not in lineage:
             lineage.append(cycle)
-            sha = self.proposals.get(cycle, {}).get("base_sha256", "")
+            proposal = self.proposed.get(cycle)
+            sha = proposal.base_sha256 if proposal is not None else ""
         return sorted(lineage)
 
     def last_cycle(self) -> int:

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from guarded_rl.audit.events import validate_payload
 from guarded_rl.errors import AuditError
 
 #: the log's file name inside a run directory (the one place it is spelled)
@@ -92,9 +95,17 @@ class AuditLog:
     def size(self) -> int:
         return self._seq
 
-    def append(self, type_: str, payload: dict[str, Any]) -> AuditEntry:
-        """Write one entry and flush it to the OS (`sync` makes it durable)."""
-        payload = _no_nan(payload)
+    def append(self, type_: str, payload: dict[str, Any] | BaseModel) -> AuditEntry:
+        """Write one entry and flush it to the OS (`sync` makes it durable).
+
+        The payload must fit its type's model (`audit/events.py`, also accepted as an
+        instance): an unknown type or a payload that does not fit raises and writes nothing."""
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json")
+        # checked as it will be read back: after NaN -> null and tuples -> lists
+        written: dict[str, Any] = json.loads(canonical_json(payload))
+        validate_payload(type_, written, seq=self._seq, file=str(self.path))
+        payload = written
         ts = round(time.time(), 6)
         body = entry_body(self._seq, ts, type_, payload, self._prev)
         digest = hashlib.sha256(body).hexdigest()

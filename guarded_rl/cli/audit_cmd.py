@@ -1,4 +1,4 @@
-"""`guarded-rl audit ...`: verify, show, explain, head and repair a run's audit log."""
+"""`guarded-rl audit ...`: verify, show, explain, head and repair a run's audit log; its schema."""
 
 from __future__ import annotations
 
@@ -190,3 +190,16 @@ def repair(
         f"repaired {run_dir}: removed {result['torn_tail_removed_bytes']} bytes of torn tail, "
         f"re-signed entries {result['resigned_from_seq']}..{result['resigned_to_seq']}"
     )
+
+
+@app.command("schema")
+def schema(
+    entry_type: str | None = typer.Option(
+        None, "--type", help="Only this entry type (e.g. update_proposed)."
+    ),
+) -> None:
+    """Print the JSON Schema of audit entries: the envelope and every entry type's payload."""
+    from guarded_rl.audit.events import json_schema
+
+    document = json_schema([entry_type] if entry_type is not None else None)
+    typer.echo(json.dumps(document, indent=2, sort_keys=True))

@@ -4,19 +4,22 @@ Checks, in order: the hash chain line by line; the signed head's signature; that
 covers exactly the log (no entry appended after signing, none cut off); the Merkle root; the
 public key against the one the log recorded at its start; every checkpoint the log refers to;
 every reviewer decision's own Ed25519 signature (the run's key alone cannot forge an approval);
+that every entry fits the schema of its type (`audit/events.py`); the feedback store's id;
 and, with an anchor (an earlier head kept elsewhere), that the log still extends it.
 The first problem is reported with the entry (seq) it concerns, or `head`/`anchor`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.events import validate_payload
 from guarded_rl.audit.head import SignedHead, key_id, load_public_key, read_head, verify_head
-from guarded_rl.audit.log import AuditEntry, scan_log
+from guarded_rl.audit.log import AuditEntry, iter_entries, scan_log
 from guarded_rl.audit.merkle import merkle_root
 from guarded_rl.errors import AuditError, InputError
 from guarded_rl.rundir.paths import HEAD_FILE, LOG_FILE, PUBLIC_KEY_FILE
@@ -135,6 +138,12 @@ def verify_run(
     problem = _check_decisions(run_dir, lines[: len(scan.hashes)], report)
     if problem is not None:
         return report
+
+    for entry in itertools.islice(iter_entries(log_path), len(scan.hashes)):
+        try:
+            validate_payload(entry.type, entry.payload)  # the failure names seq itself
+        except AuditError as exc:
+            return report.fail(f"seq {entry.seq}", exc.one_line(), entry.seq)
 
     problem = _check_store(run_dir, json.loads(lines[0])["payload"].get("store_id"))
     if problem is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from guarded_rl import __version__
+from guarded_rl.audit.events import CycleUpdateProposed, StepUpdateProposed, validate_payload
 from guarded_rl.audit.log import AuditEntry, iso_time, iter_entries
 from guarded_rl.commands.verify import VerifyReport, verify_run
 from guarded_rl.errors import AuditError, InputError
@@ -56,7 +57,7 @@ def build_report(run_dir: str | Path, framework: FrameworkSpec) -> dict[str, Any
         anyway). On a verified log such an error is a bug and raises."""
         try:
             return build(by_type, *args)
-        except (TypeError, AttributeError, KeyError, ValueError, InputError):
+        except (TypeError, AttributeError, KeyError, ValueError, InputError, AuditError):
             if verified.ok:
                 raise
             unreadable.append(name)
@@ -243,6 +244,14 @@ def _decision_of(entry: AuditEntry) -> str:
     return decision
 
 
+def _proposals(
+    by_type: dict[str, list[AuditEntry]],
+) -> list[CycleUpdateProposed | StepUpdateProposed]:
+    """The `update_proposed` entries as their typed shapes (a cycle or a loop's step)."""
+    found = [validate_payload(e.type, e.payload) for e in by_type.get("update_proposed", [])]
+    return [p for p in found if isinstance(p, CycleUpdateProposed | StepUpdateProposed)]
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -250,29 +259,28 @@ def _rate(part: int, whole: int) -> float | None:
 def _safety(by_type: dict[str, list[AuditEntry]]) -> dict[str, Any]:
     series = []
     totals: Counter[str] = Counter()
-    for e in by_type.get("update_proposed", []):
-        counts = e.payload.get("counts")
-        if counts is None:
-            screened = e.payload.get("screened")
+    for p in _proposals(by_type):
+        if isinstance(p, StepUpdateProposed):
+            screened = p.screened
             if screened:  # an integration loop's own screen counts
-                row = {"cycle": e.payload.get("cycle"), "screened": screened}
+                row: dict[str, Any] = {"cycle": p.cycle, "screened": screened}
                 total = screened.get("completions") or screened.get("generated")
                 if total:
-                    row["block_rate"] = _rate(int(screened.get("blocked", 0)), int(total))
-                    row["redact_rate"] = _rate(int(screened.get("redacted", 0)), int(total))
+                    row["block_rate"] = _rate(screened.get("blocked", 0), total)
+                    row["redact_rate"] = _rate(screened.get("redacted", 0), total)
                 series.append(row)
-                totals.update({k: int(v) for k, v in screened.items()})
+                totals.update(screened)
             continue
-        generated = int(counts.get("generated", 0))
+        counts = p.counts
         row = {
-            "cycle": e.payload.get("cycle"),
-            "generated": generated,
-            "blocked": int(counts.get("blocked", 0)),
-            "redacted": int(counts.get("redacted", 0)),
-            "escalated": int(counts.get("escalated", 0)),
+            "cycle": p.cycle,
+            "generated": counts.generated,
+            "blocked": counts.blocked,
+            "redacted": counts.redacted,
+            "escalated": counts.escalated,
         }
-        row["block_rate"] = _rate(row["blocked"], generated)
-        row["redact_rate"] = _rate(row["redacted"], generated)
+        row["block_rate"] = _rate(row["blocked"], counts.generated)
+        row["redact_rate"] = _rate(row["redacted"], counts.generated)
         series.append(row)
         totals.update({k: row[k] for k in ("generated", "blocked", "redacted", "escalated")})
     filters = None
@@ -373,12 +381,10 @@ def _oversight(by_type: dict[str, list[AuditEntry]], verified: VerifyReport) -> 
 
 def _consent(by_type: dict[str, list[AuditEntry]]) -> dict[str, Any]:
     refused = sum(
-        int(e.payload.get("counts", {}).get("refused_no_consent", 0))
-        for e in by_type.get("update_proposed", [])
-    )
-    refused += sum(
-        int((e.payload.get("screened") or {}).get("no_consent", 0))
-        for e in by_type.get("update_proposed", [])
+        p.counts.refused_no_consent
+        if isinstance(p, CycleUpdateProposed)
+        else (p.screened or {}).get("no_consent", 0)
+        for p in _proposals(by_type)
     )
     return {
         "grants": len(by_type.get("consent_granted", [])),

@@ -31,6 +31,7 @@ from guarded_rl.approval.reviewers import Registry, load_registry
 from guarded_rl.atomic import atomic_write
 from guarded_rl.audit.appendable import SignedLog, prove_signed_log, run_signing_key
 from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.events import SCHEMA_VERSION, validate_payload
 from guarded_rl.audit.head import (
     SignedHead,
     generate_signing_key,
@@ -195,7 +196,10 @@ class RunSession:
         return self.signer.sign()
 
     def record(self, entries: Entries) -> SignedHead:
-        """Append entries and sign a head over them (one operation of a command)."""
+        """Append entries and sign a head over them (one operation of a command): all are
+        checked against the schema first, so a bad last one cannot follow a written first."""
+        for kind, payload in entries:
+            validate_payload(kind, payload)
         for kind, payload in entries:
             self.append(kind, payload)
         return self.sign()
@@ -217,6 +221,7 @@ class RunSession:
         started = self.append(
             "run_started",
             {
+                "schema_version": SCHEMA_VERSION,
                 "run_id": self.run_id,
                 **details,
                 "policy": policy.model_dump(),

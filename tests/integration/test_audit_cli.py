@@ -232,7 +232,7 @@ def test_anchor_proves_the_log_only_grew(cli, run_copy: Path, tmp_path: Path) ->
     # a forger with the key could re-sign a rewritten history; the anchor still catches it
     lines = _lines(run_copy)
     target = next(i for i, raw in enumerate(lines) if b'"reason":"start"' in raw)
-    lines[target] = lines[target].replace(b'"reason":"start"', b'"reason":"stArt"')
+    lines[target] = lines[target].replace(b'"reason":"start"', b'"reason":"final"')
     _write(run_copy, _rechain(lines, target))
     from guarded_rl.audit.head import load_signing_key
     from guarded_rl.audit.log import AuditLog
@@ -323,15 +323,16 @@ def test_show_and_explain(cli, run_copy: Path) -> None:
 
 
 def _forge(run_dir: Path, seq: int) -> None:
-    """What an attacker without the key can do: change an entry's payload and recompute the
-    plain SHA-256 chain from there on (the signed head is left as it was)."""
+    """What an attacker without the key can do: change an entry's payload (within its schema:
+    a consent under another text) and recompute the plain SHA-256 chain from there on (the
+    signed head is left as it was)."""
     import hashlib
 
     out, prev = [], None
     for i, raw in enumerate(_lines(run_dir)):
         entry = json.loads(raw)
         if i == seq:
-            entry["payload"]["forged"] = True
+            entry["payload"]["consent_text_sha256"] = "f" * 64
         if prev is not None:
             entry["prev"] = prev
         if i >= seq:
@@ -408,7 +409,8 @@ def test_writers_refuse_unsigned_entries_until_repaired(cli, run_copy: Path) -> 
 
     last = json.loads(_lines(run_copy)[-1])
     seq = len(_lines(run_copy))
-    body = entry_body(seq, last["ts"] + 1, "run_resumed", {"from_cycle": 4}, last["hash"])
+    resumed = {"from_cycle": 4, "cycles": 1, "live_sha256": "a" * 64, "versions": {}}
+    body = entry_body(seq, last["ts"] + 1, "run_resumed", resumed, last["hash"])
     line = b'{"hash":"' + hashlib.sha256(body).hexdigest().encode() + b'",' + body[1:] + b"\n"
     with (run_copy / "audit.jsonl").open("ab") as fh:
         fh.write(line)

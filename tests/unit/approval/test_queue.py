@@ -67,7 +67,7 @@ def _payload(
         "proposal_id": f"u{cycle}",
         "base_sha256": base,
         "candidate_sha256": _candidate(cycle),
-        "checkpoint_id": f"ck-{cycle}",
+        "checkpoint_id": f"{cycle + 0xC4EC:064x}",
         "with_optimizer": True,
         "approvals_required": required,
         "expiry_hours": (expires_at - created) / 3600,
@@ -616,17 +616,25 @@ def test_dropped_decision_is_private_and_round_trips(people: People, tmp_path: P
 # --- operators ------------------------------------------------------------------------------
 
 
+def _start(**fields: Any) -> dict[str, Any]:
+    """A `run_started` payload (as the runner writes it) with these fields."""
+    return {"run_id": "0123456789abcdef", "policy": {}, "base_sha256": BASE,
+            "base_checkpoint_id": BASE, "versions": {}, "key_id": "0" * 16,
+            "public_key": "-----BEGIN PUBLIC KEY-----\n"} | fields  # fmt: skip
+
+
+def _resume(**fields: Any) -> dict[str, Any]:
+    return {"from_cycle": 1, "cycles": 1, "live_sha256": BASE, "versions": {}} | fields
+
+
 def test_operators_of_reads_start_and_resume_records(people: People) -> None:
     registry = people.registry
     log: Log = [
-        (
-            "run_started",
-            {"run_id": "run-1", "operator": operator_record(ORIGIN, "alice", registry)},
-        ),
+        ("run_started", _start(operator=operator_record(ORIGIN, "alice", registry))),
         ("update_applied", {"operator": operator_record(ORIGIN, "eve", registry)}),
-        ("run_resumed", {"operator": operator_record(ORIGIN, "dave", registry)}),
-        ("run_resumed", {}),
-        ("run_resumed", {"operator": operator_record(ORIGIN, "bob", None)}),
+        ("run_resumed", _resume(operator=operator_record(ORIGIN, "dave", registry))),
+        ("run_resumed", _resume()),
+        ("run_resumed", _resume(operator=operator_record(ORIGIN, "bob", None))),
     ]
     operators = operators_of(_entries(log))
     assert operators.commitments == {
@@ -641,7 +649,7 @@ def test_operators_of_reads_start_and_resume_records(people: People) -> None:
 
 def _started_by(key: Ed25519PrivateKey, name: str, people: People, **change: str) -> Operators:
     record = operator_record(ORIGIN, name, people.registry, key=key, prev=GENESIS)
-    started = {"run_id": "run-1", "operator": record | change}
+    started = _start(operator=record | change)
     return operators_of(_entries([("run_started", started)]))
 
 
@@ -661,7 +669,7 @@ def test_the_operators_own_key_cannot_approve(people: People) -> None:
 
 def test_a_start_that_only_names_its_operator_cannot_be_approved(people: People) -> None:
     """`--operator someone-else` proves nothing: alice could have started it herself."""
-    log: Log = [("run_started", {"operator": operator_record(ORIGIN, "someone-else", None)})]
+    log: Log = [("run_started", _start(operator=operator_record(ORIGIN, "someone-else", None)))]
     h = _harness(people, operators=operators_of(_entries(log)))
     h.propose(3)
     _refused(h, _decide(people.keys["alice"], "u3"), "named no operator key")
@@ -680,7 +688,8 @@ def test_a_forged_operator_proof_cannot_be_approved(people: People) -> None:
 def test_an_operator_proof_of_another_place_in_the_log_does_not_count(people: People) -> None:
     carol = people.keys["carol"]
     record = operator_record(ORIGIN, "carol", people.registry, key=carol, prev="f" * 64)
-    h = _harness(people, operators=operators_of(_entries([("run_resumed", {"operator": record})])))
+    resumed = _entries([("run_resumed", _resume(operator=record))])
+    h = _harness(people, operators=operators_of(resumed))
     h.propose(3)
     _refused(h, _decide(people.keys["alice"], "u3"), "does not verify")
 
@@ -711,7 +720,9 @@ def test_guard_like_apply_does_not_supersede_the_applied_proposal(people: People
     def guard_apply(h: Harness) -> Callable[[QueuedProposal, Callable[[], None]], None]:
         def apply(proposal: QueuedProposal, record_approval: Callable[[], None]) -> None:
             record_approval()
-            h.log.append(("update_applied", {"proposal_id": proposal.proposal_id}))
+            applied = {"cycle": proposal.cycle, "proposal_id": proposal.proposal_id,
+                       "model_sha256": proposal.candidate_sha256}  # fmt: skip
+            h.log.append(("update_applied", applied))
             h.desk.live_sha256 = proposal.candidate_sha256
             h.desk.supersede()
 

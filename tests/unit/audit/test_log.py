@@ -26,6 +26,10 @@ from guarded_rl.errors import AuditError
 
 #: A line starts with `{"hash":"` + 64 hex digits + `",`: the hash covers `{` + the rest.
 HASH_COVERS_FROM = len('{"hash":"') + 64 + len('",')
+SUBJECT = "p-" + "ab" * 16
+PURGE = {"retention_days": 30, "feedback_rows": 1}
+EPISODES = {"step": 1, "episodes": 2, "mean_return": 0.5, "min_return": 0.0, "mean_length": 3.0,
+            "interventions": 0, "terminated": 2}  # fmt: skip
 
 
 def _write(path: Path, n: int = 4) -> list[AuditEntry]:
@@ -33,7 +37,7 @@ def _write(path: Path, n: int = 4) -> list[AuditEntry]:
     with AuditLog(path) as log:
         for i in range(n):
             entries.append(
-                log.append("cycle", {"cycle": i, "counts": {"shown": i * 2}, "ok": True})
+                log.append("retention_purge", {"retention_days": 30, "feedback_rows": i * 2})
             )
     return entries
 
@@ -101,16 +105,16 @@ def test_entries_contain_what_was_appended_and_chain(tmp_path: Path) -> None:
         assert log.head == GENESIS
         assert log.size == 0
         assert log.entries_hashes == []
-        first = log.append("start", {"seed": 3, "sha": "ab" * 32, "ids": ("x", "y")})
-        second = log.append("cycle", {"counts": {"blocked": 1}, "rate": 0.25})
+        first = log.append("consent_revoked", {"subject": SUBJECT, "purposes": ("x", "y")})
+        second = log.append("retention_purge", {"retention_days": 7, "feedback_rows": 1})
         assert log.head == second.hash
         assert log.size == 2
         assert log.entries_hashes == [first.hash, second.hash]
     entries = read_log(path)
     assert [e.seq for e in entries] == [0, 1]
-    assert [e.type for e in entries] == ["start", "cycle"]
-    assert entries[0].payload == {"seed": 3, "sha": "ab" * 32, "ids": ["x", "y"]}
-    assert entries[1].payload == {"counts": {"blocked": 1}, "rate": 0.25}
+    assert [e.type for e in entries] == ["consent_revoked", "retention_purge"]
+    assert entries[0].payload == {"subject": SUBJECT, "purposes": ["x", "y"]}
+    assert entries[1].payload == {"retention_days": 7, "feedback_rows": 1}
     assert entries[0].prev == GENESIS
     assert entries[1].prev == entries[0].hash == first.hash
     assert entries[1].hash == second.hash
@@ -161,17 +165,16 @@ def test_one_canonical_json_object_per_line_hash_first(tmp_path: Path) -> None:
 def test_nan_and_infinity_become_null(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     with AuditLog(path) as log:
-        entry = log.append(
-            "x", {"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": float("-inf")}}
-        )
+        entry = log.append("episodes", {**EPISODES, "mean_return": float("nan"),
+                                        "min_return": float("-inf")})  # fmt: skip
     text = path.read_text()
     assert "NaN" not in text
     assert "Infinity" not in text
-    expected = {"a": None, "b": [1.0, None], "c": {"d": None}}
+    expected = {**EPISODES, "mean_return": None, "min_return": None}
     assert entry.payload == expected
     (read,) = read_log(path)
     assert read.payload == expected
-    assert read.hash == entry.hash == entry_hash(read.seq, read.ts, "x", expected, GENESIS)
+    assert read.hash == entry.hash == entry_hash(read.seq, read.ts, "episodes", expected, GENESIS)
     assert canonical_json(float("nan")) == "null"
 
 
@@ -205,13 +208,13 @@ def test_reopening_continues_the_chain(tmp_path: Path) -> None:
         assert log.head == written[-1].hash
         assert log.size == 2
         assert log.entries_hashes == [e.hash for e in written]
-        entry = log.append("resume", {"n": 1})
+        entry = log.append("retention_purge", PURGE)
         assert log.size == 3
         assert log.entries_hashes == [*(e.hash for e in written), entry.hash]
     assert entry.seq == 2
     assert entry.prev == written[-1].hash
     entries = read_log(path)
-    assert [e.type for e in entries] == ["cycle", "cycle", "resume"]
+    assert [e.type for e in entries] == ["retention_purge"] * 3
     assert scan_log(path).problem is None
 
 
@@ -220,7 +223,7 @@ def test_empty_existing_file_starts_at_genesis(tmp_path: Path) -> None:
     path.write_text("")
     assert scan_log(path) == ScanReport([], None)
     with AuditLog(path) as log:
-        assert log.append("a", {}).prev == GENESIS
+        assert log.append("retention_purge", PURGE).prev == GENESIS
     assert len(read_log(path)) == 1
 
 
@@ -228,7 +231,7 @@ def test_sync_keeps_every_entry_readable(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     log = AuditLog(path)
     try:
-        entry = log.append("a", {"n": 1})
+        entry = log.append("retention_purge", PURGE)
         log.sync()
         assert read_log(path) == [entry]  # readable while the writer is still open
     finally:
@@ -253,7 +256,7 @@ def test_reopening_a_log_with_a_changed_byte_refuses_to_append(tmp_path: Path) -
     path = tmp_path / "audit.jsonl"
     _write(path, 3)
     raw = path.read_bytes()
-    tampered = raw.replace(b'"shown":2', b'"shown":3')
+    tampered = raw.replace(b'"feedback_rows":2', b'"feedback_rows":3')
     assert tampered != raw
     path.write_bytes(tampered)
     with pytest.raises(AuditError):
@@ -279,8 +282,8 @@ def test_changed_byte_in_payload_is_caught_at_its_line(tmp_path: Path) -> None:
     _write(path, 4)
     raw = path.read_bytes()
     lines = raw.split(b"\n")
-    assert lines[2].count(b'"shown":4') == 1
-    lines[2] = lines[2].replace(b'"shown":4', b'"shown":5')  # one byte, line still valid JSON
+    assert lines[2].count(b'"feedback_rows":4') == 1
+    lines[2] = lines[2].replace(b'"feedback_rows":4', b'"feedback_rows":5')  # one byte
     path.write_bytes(b"\n".join(lines))
     assert len(path.read_bytes()) == len(raw)
     _assert_caught_at(path, 2, "modified")
@@ -330,7 +333,7 @@ def test_rehashed_edit_breaks_the_next_link(tmp_path: Path) -> None:
     _write(path, 3)
     lines = _lines(path)
     obj = json.loads(lines[1])
-    obj["payload"]["ok"] = False
+    obj["payload"]["retention_days"] = 31
     lines[1] = _line_of(_rehashed(obj))
     _set_lines(path, lines)
     _assert_caught_at(path, 2, "chain broken")

@@ -3,17 +3,21 @@ head, but cannot forge or alter a reviewer's approval."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from guarded_rl.approval.decision import SignedDecision, sign_decision
 from guarded_rl.approval.queue import operator_record
 from guarded_rl.approval.reviewers import create_reviewer_key, load_reviewer_key
-from guarded_rl.audit.head import write_public_key
-from guarded_rl.audit.log import AuditLog
+from guarded_rl.audit.checkpoints import CheckpointStore
+from guarded_rl.audit.head import key_id, public_key_pem, write_public_key
+from guarded_rl.audit.log import GENESIS, AuditLog, entry_body
 from guarded_rl.audit.signer import HeadSigner, origin_of
 from guarded_rl.commands.verify import verify_run
 from guarded_rl.rundir.paths import HEAD_FILE, PUBLIC_KEY_FILE
@@ -35,19 +39,46 @@ def _run_with_decision(
     run_dir.mkdir()
     key = Ed25519PrivateKey.generate()
     write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
-    log = AuditLog(run_dir / "audit.jsonl")
     gate: dict[str, Any] = {"reviewers": str(reviewers)}
-    started: dict[str, Any] = {"run_id": origin_run, "policy": {"gate": gate}}
+    checkpoint = CheckpointStore(run_dir / "checkpoints").save({"w": torch.zeros(2)}, {})
+    started = _started(key, origin_run, gate, checkpoint)
     if operator_key is not None:
         gate["four_eyes"] = True
         started["operator"] = operator_record(
-            origin_of(origin_run), "op", None, key=load_reviewer_key(operator_key), prev=log.head
+            origin_of(origin_run), "op", None, key=load_reviewer_key(operator_key), prev=GENESIS
         )
-    log.append("run_started", started)
-    log.append("update_pending", {"cycle": 0, "proposal_id": "u0", "candidate_sha256": CANDIDATE})
-    log.append("review_decision", {"cycle": 0, "proposal_id": "u0", "decision": decision})
+    pending = {"cycle": 0, "proposal_id": "u0", "rule": "needs_review", "reasons": [],
+               "base_sha256": "b" * 64, "candidate_sha256": CANDIDATE, "checkpoint_id": checkpoint,
+               "with_optimizer": True, "approvals_required": 1, "expiry_hours": 72.0}  # fmt: skip
+    review = {"cycle": 0, "proposal_id": "u0", "decision": decision, "role": "reviewer",
+              "reviewers_sha256": None, "approvals": 1, "approvals_required": 1}  # fmt: skip
+    # written as the holder of the log key could (AuditLog itself refuses a malformed entry)
+    _write_raw(
+        run_dir / "audit.jsonl",
+        [("run_started", started), ("update_pending", pending), ("review_decision", review)],
+    )
+    log = AuditLog(run_dir / "audit.jsonl")
     HeadSigner(log, key, origin_of(origin_run), run_dir / HEAD_FILE).sign()
     log.close()
+
+
+def _started(
+    key: Ed25519PrivateKey, run_id: str, gate: dict[str, Any], checkpoint: str
+) -> dict[str, Any]:
+    return {"run_id": run_id, "policy": {"gate": gate}, "base_sha256": "b" * 64,
+            "base_checkpoint_id": checkpoint, "versions": {},
+            "public_key": public_key_pem(key.public_key()),
+            "key_id": key_id(key.public_key())}  # fmt: skip
+
+
+def _write_raw(path: Path, entries: list[tuple[str, dict[str, Any]]]) -> None:
+    """Hash-chained lines without the writer's schema check."""
+    prev, lines = GENESIS, []
+    for seq, (type_, payload) in enumerate(entries):
+        body = entry_body(seq, 1.0 + seq, type_, payload, prev)
+        prev = hashlib.sha256(body).hexdigest()
+        lines.append(b'{"hash":"' + prev.encode() + b'",' + body[1:] + b"\n")
+    path.write_bytes(b"".join(lines))
 
 
 def _signed(reviewer_key: Path, **changes: Any) -> SignedDecision:
@@ -149,10 +180,13 @@ def test_four_eyes_operator_proof_that_does_not_verify_fails(tmp_path: Path) -> 
     run_dir.mkdir()
     key = Ed25519PrivateKey.generate()
     write_public_key(run_dir / PUBLIC_KEY_FILE, key.public_key())
+    shutil.copytree(tmp_path / "run" / "checkpoints", run_dir / "checkpoints")
     log = AuditLog(run_dir / "audit.jsonl")
     for raw in lines:
         entry = json.loads(raw)
-        if entry["type"] == "run_started":
+        if entry["type"] == "run_started":  # under the forger's own log key
+            entry["payload"] |= _started(key, RUN_ID, entry["payload"]["policy"]["gate"],
+                                         entry["payload"]["base_checkpoint_id"])  # fmt: skip
             entry["payload"]["operator"] = forged
         log.append(entry["type"], entry["payload"])
     HeadSigner(log, key, origin_of(RUN_ID), run_dir / HEAD_FILE).sign()

@@ -3,9 +3,10 @@ the rules `all` and `any`, and nothing met on a log that failed verification."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from guarded_rl.audit.log import AuditEntry
+from guarded_rl.audit.log import AuditEntry, read_log
 from guarded_rl.report.evidence import (
     VerificationFacts,
     evaluate,
@@ -99,8 +100,11 @@ def test_a_loops_own_screen_counts_become_rates_per_update() -> None:
     from guarded_rl.report.build import _safety
 
     counts = {"completions": 64, "blocked": 2, "redacted": 1}
-    series = _safety({"update_proposed": [_entry(3, "update_proposed", {"screened": counts})]})
+    stored = Path(__file__).parents[2] / "data" / "logs" / "torch-loop" / "audit.jsonl"
+    step = next(e for e in read_log(stored) if e.type == "update_proposed")  # a real loop step
+    payload = {**step.payload, "cycle": 3, "screened": counts}
+    series = _safety({"update_proposed": [_entry(3, "update_proposed", payload)]})
     assert series["series"] == [
-        {"cycle": None, "screened": counts, "block_rate": 0.0312, "redact_rate": 0.0156}
+        {"cycle": 3, "screened": counts, "block_rate": 0.0312, "redact_rate": 0.0156}
     ]
     assert series["totals"] == counts

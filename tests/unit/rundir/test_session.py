@@ -24,7 +24,7 @@ def _new_run(tmp_path: Path) -> Path:
     plan = plan_new_run(run_dir, POLICY, key_file=tmp_path / "keys" / "run.key", operator="op")
     with create_session(plan, {"integration": "test"}) as session:
         session.start(POLICY, operator=plan, base_sha256="0" * 64, base_checkpoint_id="c" * 64)
-        session.finish({"outcome": "completed"})
+        session.finish({"outcome": "completed", "live_sha256": "0" * 64})
     return run_dir
 
 
