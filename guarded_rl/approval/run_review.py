@@ -59,7 +59,12 @@ class RunReview:
                 got=str(run_dir),
                 expected="a directory written by `guarded-rl run`",
             )
-        history = RunHistory.load(run_dir, while_written=while_written)
+        return cls.of(run_dir, RunHistory.load(run_dir, while_written=while_written))
+
+    @classmethod
+    def of(cls, run_dir: str | Path, history: RunHistory) -> RunReview:
+        """The review state of a history already loaded and verified (by a run session)."""
+        run_dir = Path(run_dir)
         source = f"{run_dir / LOG_FILE}:run_started"
         policy = parse_policy(history.started.get("policy", {}), source=source)
         return cls(

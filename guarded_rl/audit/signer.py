@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from guarded_rl.audit.head import SignedHead, sign_head, write_head
 from guarded_rl.audit.log import AuditLog
 from guarded_rl.audit.merkle import MerkleAccumulator
-from guarded_rl.rundir.paths import RunPaths
 
 
 def origin_of(run_id: str) -> str:
@@ -32,27 +31,6 @@ class HeadSigner:
         self.origin = origin
         self.head_path = Path(head_path)
         self._tree = MerkleAccumulator()
-
-    @classmethod
-    def for_run(
-        cls,
-        run_dir: Path,
-        key: Ed25519PrivateKey,
-        run_id: str,
-        *,
-        allow_unsigned: bool = False,
-    ) -> HeadSigner:
-        """Reopen a run's log for appending, with a signer for its head.
-
-        The one gate of every writer of an existing log: the log must prove against its last
-        signed head and `key` must be the run's recorded key (`appendable`), so a forged history
-        is never re-signed. `allow_unsigned`: `audit repair` re-signing a crash's tail."""
-        from guarded_rl.audit.appendable import check_key, prove_signed_log
-
-        paths = RunPaths(run_dir)
-        signed = prove_signed_log(paths.root, allow_unsigned=allow_unsigned)
-        check_key(key, signed, source=str(paths.log))
-        return cls(AuditLog(paths.log), key, origin_of(run_id), paths.head)
 
     def __repr__(self) -> str:  # never show the key
         return f"HeadSigner(origin={self.origin!r}, size={self._tree.size})"

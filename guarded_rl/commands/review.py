@@ -52,7 +52,7 @@ def submit(
 
 def _record(session: RunSession, signed: SignedDecision, now: float | None) -> dict[str, Any]:
     run_dir = session.run_dir
-    review = RunReview.read(run_dir, while_written=False)  # nobody else writes now
+    review = RunReview.of(run_dir, session.history)  # as it is now that nobody else writes
     review.check(signed, now)
     try:
         desk = ReviewDesk(

@@ -60,12 +60,6 @@ class StoreKey:
             ) from None
 
 
-def store_key_path(signing_key_file: Path) -> Path:
-    """`…/run-x-1a2b.key` → `…/run-x-1a2b.store.key`: with the run's other secrets."""
-    path = Path(signing_key_file)
-    return path.with_name(path.name.removesuffix(".key") + ".store.key")
-
-
 def default_store_key_file(db_path: str | Path) -> Path:
     """For a store opened without a key file: `<db>.key` beside it (library use)."""
     path = Path(db_path)
